@@ -1,0 +1,60 @@
+"""Sampler overhead: time spent outside the network per denoising step.
+
+    python bench/sampler.py                # default preset, 64 px, batch 16, 10 steps per method
+    python bench/sampler.py --preset small --steps 20
+
+The network call is timed from inside model_fn, so "sampler" is everything else sample() does
+per step (schedule lookups, the update, noise, callbacks). Goal: <= 5% of the forward time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from picodiff.diffusion import NoiseSchedule, sample
+from picodiff.models import UNet, UNetConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default", help="UNet preset")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--batch", type=int, default=16, help="images per batch")
+    parser.add_argument("--steps", type=int, default=10, help="denoising steps per method")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per method (median)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = UNet(UNetConfig.preset(args.preset, image_size=args.size)).eval()
+    schedule = NoiseSchedule.linear(1000)
+    shape = (args.batch, 3, args.size, args.size)
+    print(f"{args.preset} preset, {args.size} px, batch {args.batch}, {args.steps} steps, CPU")
+    print(f"{'method':<8} {'forward s/step':>15} {'sampler s/step':>15} {'overhead':>9}")
+    for method in ("ddpm", "ddim", "dpmpp2m"):
+        overheads, forwards = [], []
+        for repeat in range(args.repeats):
+            in_model = 0.0
+
+            def model_fn(x, t):
+                nonlocal in_model
+                start = time.perf_counter()
+                out = model(x, t)
+                in_model += time.perf_counter() - start
+                return out
+
+            start = time.perf_counter()
+            with torch.inference_mode():
+                sample(model_fn, schedule, shape, method=method, steps=args.steps, eta=1.0,
+                       generator=torch.Generator().manual_seed(repeat))  # fmt: skip
+            total = time.perf_counter() - start
+            forwards.append(in_model / args.steps)
+            overheads.append((total - in_model) / args.steps)
+        forward, overhead = statistics.median(forwards), statistics.median(overheads)
+        print(f"{method:<8} {forward:>15.4f} {overhead:>15.5f} {overhead / forward:>8.2%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The forward process q(x_t | x_0), its posterior q(x_{t-1} | x_t, x_0), and the maps between
+the network's prediction targets (Ho et al. 2020; Salimans & Ho 2022 for v)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+
+from .schedules import NoiseSchedule
+
+Prediction = Literal["eps", "v", "x0"]
+
+
+def check_prediction(prediction: str) -> str:
+    if prediction not in get_args(Prediction):
+        raise ValueError(f"prediction must be one of {get_args(Prediction)}, got {prediction!r}")
+    return prediction
+
+
+def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t] shaped [B, 1, 1, ...] to broadcast against `like`, in like's dtype and device."""
+    out = values.to(like.device)[t.to(like.device)]
+    return out.to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def q_sample(
+    schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps  (Ho et al. 2020, eq. 4)."""
+    alpha_bar_t = gather(schedule.alpha_bars, t, x0)
+    return alpha_bar_t.sqrt() * x0 + (1 - alpha_bar_t).sqrt() * noise
+
+
+def q_posterior(
+    schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eqs. 6-7).
+
+    mean = sqrt(ab_{t-1}) beta_t / (1 - ab_t) x_0 + sqrt(alpha_t) (1 - ab_{t-1}) / (1 - ab_t) x_t
+    var  = beta_tilde_t = (1 - ab_{t-1}) / (1 - ab_t) beta_t, with ab_{-1} = 1.
+    """
+    alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), schedule.alpha_bars[:-1]])
+    ab_t = schedule.alpha_bars
+    coef_x0 = alpha_bars_prev.sqrt() * schedule.betas / (1 - ab_t)
+    coef_xt = schedule.alphas.sqrt() * (1 - alpha_bars_prev) / (1 - ab_t)
+    variance = (1 - alpha_bars_prev) / (1 - ab_t) * schedule.betas
+    mean = gather(coef_x0, t, x0) * x0 + gather(coef_xt, t, x_t) * x_t
+    return mean, gather(variance, t, x_t).expand_as(x_t)
+
+
+def training_target(
+    prediction: str, x0: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor
+) -> torch.Tensor:
+    """What the network is trained to output: eps, x0 or v = sqrt(ab) eps - sqrt(1-ab) x0."""
+    if check_prediction(prediction) == "eps":
+        return noise
+    if prediction == "x0":
+        return x0
+    return alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * x0
+
+
+def predict_x0_eps(
+    prediction: str, x_t: torch.Tensor, output: torch.Tensor, alpha_bar
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, eps) implied by the network output; alpha_bar is a float or a broadcastable tensor."""
+    a = alpha_bar**0.5
+    s = (1 - alpha_bar) ** 0.5
+    if prediction == "eps":
+        return (x_t - s * output) / a, output
+    if prediction == "x0":
+        return output, (x_t - a * output) / s
+    if prediction == "v":
+        return a * x_t - s * output, s * x_t + a * output
+    raise ValueError(f"prediction must be one of {get_args(Prediction)}, got {prediction!r}")

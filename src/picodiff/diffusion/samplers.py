@@ -1,0 +1,225 @@
+"""Reverse-process samplers: ancestral DDPM, DDIM and DPM-Solver++(2M).
+
+Each sampler is a plain function over a `denoise(x_t, t) -> (x0, eps)` closure, a noisy start and
+a descending list of training timesteps; `sample` builds those from any `model_fn(x_t, t)`.
+Every sampler walks t_0 > t_1 > ... > t_{n-1} and finally to the clean image (alpha_bar = 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal, get_args
+
+import torch
+
+from .forward import check_prediction, predict_x0_eps
+from .noise import Generators, randn
+from .schedules import NoiseSchedule
+
+Method = Literal["ddpm", "ddim", "dpmpp2m"]
+Variance = Literal["beta_tilde", "beta"]
+Spacing = Literal["linear", "logsnr"]
+DEFAULT_STEPS = {"ddim": 50, "dpmpp2m": 20}  # ddpm defaults to all T steps
+DEFAULT_SPACING = {"ddpm": "linear", "ddim": "linear", "dpmpp2m": "logsnr"}
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+Callback = Callable[[int, int, torch.Tensor, torch.Tensor], "bool | None"]
+
+
+class SamplingCancelled(Exception):
+    """Raised when the callback returns False; `step` is where sampling stopped."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"sampling cancelled at step {step + 1} of {total}")
+        self.step, self.total = step, total
+
+
+def sample(
+    model_fn: ModelFn,
+    schedule: NoiseSchedule,
+    shape: Sequence[int],
+    *,
+    method: str = "ddpm",
+    steps: int | None = None,
+    eta: float = 0.0,
+    generator: Generators = None,
+    x_T: torch.Tensor | None = None,
+    prediction: str = "eps",
+    clip_x0: bool = True,
+    callback: Callback | None = None,
+    variance: str = "beta_tilde",
+    spacing: str | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Draw x_0 ~ p_theta in [-1, 1] by running a reverse-process sampler.
+
+    model_fn(x_t, t) gets t as an int64 tensor [B] of training timesteps in [0, T).
+    steps defaults to T for "ddpm" (fewer respaces the schedule, Nichol & Dhariwal 2021 sec. 4),
+    50 for "ddim" and 20 for "dpmpp2m"; `spacing` ("linear" or "logsnr", see spaced_timesteps)
+    defaults to "logsnr" for dpmpp2m and "linear" otherwise. callback(i, total, x_t, x0_pred)
+    runs after each model call; returning False raises SamplingCancelled. Noise comes only from
+    `generator` (or one generator per batch row), so a seed fixes the output.
+    """
+    _check_choice("method", method, Method)
+    _check_choice("variance", variance, Variance)
+    check_prediction(prediction)
+    if float(schedule.alpha_bars[-1]) == 0.0 and prediction == "eps":
+        raise ValueError(
+            "a zero-terminal-SNR schedule cannot be sampled with prediction='eps' (x0 is "
+            "undefined at alpha_bar_T = 0); train with prediction 'v' or 'x0'"
+        )
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta}")
+    if steps is None:
+        steps = DEFAULT_STEPS.get(method, schedule.T)
+    timesteps = spaced_timesteps(schedule, steps, spacing or DEFAULT_SPACING[method])
+    if x_T is None:
+        x_T = randn(shape, generator, device=device)
+    elif tuple(x_T.shape) != tuple(shape):
+        raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
+    denoise = make_denoiser(model_fn, schedule, prediction, clip_x0)
+    alpha_bars = [float(schedule.alpha_bars[t]) for t in timesteps]
+    steps_iter = _walk(timesteps, alpha_bars, callback)
+    if method == "ddpm":
+        x = sample_ddpm(denoise, x_T, steps_iter, generator=generator, variance=variance)
+    elif method == "ddim":
+        x = sample_ddim(denoise, x_T, steps_iter, generator=generator, eta=eta)
+    else:
+        x = sample_dpmpp_2m(denoise, x_T, steps_iter)
+    return x.clamp(-1, 1)
+
+
+def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str = "linear") -> list[int]:
+    """`steps` distinct training timesteps from T-1 down to 0.
+
+    "linear" spaces them evenly in t (DDIM's tau, Song et al. 2020 sec. 4.2); "logsnr" evenly in
+    the half-log-SNR lambda = log(alpha / sigma), as DPM-Solver recommends for low-resolution
+    images (Lu et al. 2022 sec. 5), then rounds to the nearest training timestep.
+    """
+    T = schedule.T
+    _check_choice("spacing", spacing, Spacing)
+    if not isinstance(steps, int) or not 1 <= steps <= T:
+        raise ValueError(f"steps must be an integer in [1, T={T}], got {steps!r}")
+    if steps == 1:
+        return [T - 1]
+    if spacing == "linear":
+        return [round((T - 1) * (1 - i / (steps - 1))) for i in range(steps)]
+    lam = 0.5 * (schedule.alpha_bars.log() - (-schedule.alpha_bars).log1p())
+    finite = lam[torch.isfinite(lam)]
+    targets = torch.linspace(float(finite.min()), float(finite.max()), steps, dtype=torch.float64)
+    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
+    # keep them distinct: t_i in [steps-1-i, T-1-i] and strictly decreasing
+    timesteps = [T - 1]
+    for i, t in enumerate(nearest[1:], start=1):
+        timesteps.append(min(max(t, steps - 1 - i), timesteps[-1] - 1))
+    return timesteps
+
+
+def make_denoiser(model_fn: ModelFn, schedule: NoiseSchedule, prediction: str, clip_x0: bool):
+    """Wrap model_fn into denoise(x_t, t) -> (x0, eps), clipping x0 to [-1, 1] if asked."""
+    alpha_bars = schedule.alpha_bars.tolist()
+
+    def denoise(x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        output = model_fn(x, t_batch).to(x.dtype)
+        x0, eps = predict_x0_eps(prediction, x, output, alpha_bars[t])
+        if clip_x0:
+            x0 = x0.clamp(-1, 1)
+            eps = (x - alpha_bars[t] ** 0.5 * x0) / (1 - alpha_bars[t]) ** 0.5
+        return x0, eps
+
+    return denoise
+
+
+# A step: (i, t, alpha_bar_t, alpha_bar_next, report), alpha_bar_next = 1 at the last step.
+Step = tuple[int, int, float, float, Callable[[torch.Tensor, torch.Tensor], None]]
+
+
+def _walk(timesteps: list[int], alpha_bars: list[float], callback: Callback | None) -> Iterator:
+    total = len(timesteps)
+    for i, t in enumerate(timesteps):
+        alpha_bar_next = alpha_bars[i + 1] if i + 1 < total else 1.0
+
+        def report(x: torch.Tensor, x0: torch.Tensor, i: int = i) -> None:
+            if callback is not None and callback(i, total, x, x0) is False:
+                raise SamplingCancelled(i, total)
+
+        yield i, t, alpha_bars[i], alpha_bar_next, report
+
+
+def sample_ddpm(
+    denoise: Denoise,
+    x: torch.Tensor,
+    steps: Iterator[Step],
+    *,
+    generator=None,
+    variance="beta_tilde",
+) -> torch.Tensor:
+    """Ancestral sampling, Ho et al. 2020 Algorithm 2, on a possibly respaced schedule."""
+    for _, t, ab_t, ab_next, report in steps:
+        x0, _ = denoise(x, t)
+        report(x, x0)
+        # 1. the (respaced) step's beta: beta = 1 - ab_t / ab_next
+        beta = 1 - ab_t / ab_next
+        # 2. posterior mean of q(x_next | x_t, x0), eq. 7
+        coef_x0 = ab_next**0.5 * beta / (1 - ab_t)
+        coef_xt = (1 - beta) ** 0.5 * (1 - ab_next) / (1 - ab_t)
+        x = coef_x0 * x0 + coef_xt * x
+        # 3. add noise with sigma^2 = beta_tilde (eq. 7) or beta; none on the last step
+        if ab_next < 1.0:
+            var = beta if variance == "beta" else (1 - ab_next) / (1 - ab_t) * beta
+            x = x + var**0.5 * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    return x
+
+
+def sample_ddim(
+    denoise: Denoise, x: torch.Tensor, steps: Iterator[Step], *, generator=None, eta=0.0
+) -> torch.Tensor:
+    """DDIM, Song et al. 2020 eq. 12; eta = 0 is deterministic, eta = 1 matches DDPM noise."""
+    for _, t, ab_t, ab_next, report in steps:
+        x0, eps = denoise(x, t)
+        report(x, x0)
+        # 1. sigma_t(eta), eq. 16
+        sigma = eta * ((1 - ab_next) / (1 - ab_t) * (1 - ab_t / ab_next)) ** 0.5
+        # 2. x_next = sqrt(ab_next) x0 + sqrt(1 - ab_next - sigma^2) eps + sigma z
+        x = ab_next**0.5 * x0 + max(1 - ab_next - sigma**2, 0.0) ** 0.5 * eps
+        if sigma > 0:
+            x = x + sigma * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    return x
+
+
+def sample_dpmpp_2m(denoise: Denoise, x: torch.Tensor, steps: Iterator[Step]) -> torch.Tensor:
+    """DPM-Solver++(2M), Lu et al. 2022 Algorithm 2 (data prediction, multistep, order 2).
+
+    First order on the first and last steps, as in k-diffusion's sample_dpmpp_2m.
+    """
+    x0_prev, h_prev = None, None
+    for _, t, ab_t, ab_next, report in steps:
+        x0, _ = denoise(x, t)
+        report(x, x0)
+        if ab_next == 1.0:  # the final step lands on the clean image itself
+            return x0
+        # 1. half-log-SNR lambda = log(alpha / sigma) and the step h = lambda_next - lambda_t
+        h = _half_log_snr(ab_next) - _half_log_snr(ab_t)
+        # 2. D: x0 extrapolated with the previous prediction, D = (1 + 1/2r) x0 - 1/2r x0_prev
+        d = x0
+        if x0_prev is not None:
+            half_inv_r = h / (2 * h_prev)
+            d = (1 + half_inv_r) * x0 - half_inv_r * x0_prev
+        # 3. x_next = (sigma_next / sigma_t) x - alpha_next (e^{-h} - 1) D
+        sigma_ratio = ((1 - ab_next) / (1 - ab_t)) ** 0.5
+        x = sigma_ratio * x - ab_next**0.5 * math.expm1(-h) * d
+        x0_prev, h_prev = x0, h
+    return x
+
+
+def _half_log_snr(alpha_bar: float) -> float:
+    if alpha_bar <= 0.0:
+        return -math.inf
+    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in get_args(choices):
+        raise ValueError(f"{name} must be one of {get_args(choices)}, got {value!r}")

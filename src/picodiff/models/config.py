@@ -1,0 +1,184 @@
+"""UNetConfig: everything needed to rebuild a U-Net, validated once, saved as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+Layout = Literal["standard", "seed"]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """A time-conditioned U-Net.
+
+    layout "standard": Ho et al. 2020's U-Net: `blocks_per_level` ResBlocks per level, a skip
+    after every block, self-attention in the levels where `attention_levels` is True.
+    layout "seed": the seed project's network: one ResBlock + attention per level, skips taken
+    from each level's input, explicit `mid_channels` / `up_channels` and ConvTranspose
+    up-sampling (see DESIGN.md).
+    """
+
+    image_size: int = 64
+    image_channels: int = 3
+    layout: Layout = "standard"
+    channels: tuple[int, ...] = (64, 128, 256, 256)
+    blocks_per_level: int = 2
+    attention_levels: tuple[bool, ...] = (False, False, True, True)
+    heads: int = 4
+    norm_groups: int = 32
+    attention_norm_groups: int = 32
+    time_embedding_dim: int = 128
+    dropout: float = 0.0
+    gradient_checkpointing: bool = False
+    # layout "seed" only
+    mid_channels: tuple[int, ...] = ()
+    up_channels: tuple[int, ...] = ()
+    down_sample: tuple[bool, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "mid_channels", "up_channels"):
+            object.__setattr__(self, name, tuple(int(c) for c in getattr(self, name)))
+        for name in ("attention_levels", "down_sample"):
+            object.__setattr__(self, name, tuple(bool(d) for d in getattr(self, name)))
+        _validate(self)
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, image_channels: int = 3, **overrides: Any) -> UNetConfig:
+        """A named configuration ("seed", "default", "small", "tiny"); overrides replace fields."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown UNet preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], "image_channels": image_channels, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UNetConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown UNetConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> UNetConfig:
+        return dataclasses.replace(self, **changes)
+
+    # --- derived ------------------------------------------------------------------------------
+    @property
+    def downsamplings(self) -> int:
+        if self.layout == "seed":
+            return sum(self.down_sample)
+        return len(self.channels) - 1
+
+
+SEED = dict(
+    layout="seed",
+    image_size=64,
+    channels=(32, 64, 128, 256),
+    mid_channels=(256, 256, 128),
+    up_channels=(256, 128, 64, 16),
+    down_sample=(True, True, False),
+    heads=4,
+    norm_groups=1,
+    attention_norm_groups=8,
+    time_embedding_dim=128,
+    blocks_per_level=1,
+    attention_levels=(),  # the seed attends everywhere
+)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed": SEED,
+    "default": dict(
+        channels=(64, 128, 256, 256), blocks_per_level=2, attention_levels=(0, 0, 1, 1)
+    ),
+    "small": dict(channels=(32, 64, 128, 256), blocks_per_level=2, attention_levels=(0, 0, 1, 1)),
+    "tiny": dict(
+        image_size=16,
+        channels=(16, 32),
+        blocks_per_level=1,
+        attention_levels=(False, True),
+        norm_groups=8,
+        attention_norm_groups=8,
+        time_embedding_dim=32,
+        heads=2,
+    ),
+}
+
+
+def _validate(c: UNetConfig) -> None:
+    if c.layout not in get_args(Layout):
+        raise ValueError(f"layout must be one of {get_args(Layout)}, got {c.layout!r}")
+    if c.image_channels not in (1, 3):
+        raise ValueError(f"image_channels must be 1 or 3, got {c.image_channels}")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
+    if c.time_embedding_dim % 2 or c.time_embedding_dim < 2:
+        raise ValueError(f"time_embedding_dim must be even, got {c.time_embedding_dim}")
+    if c.layout == "seed":
+        _validate_seed_lists(c)
+    elif not c.channels or c.blocks_per_level < 1:
+        raise ValueError("channels must be non-empty and blocks_per_level >= 1")
+    elif len(c.attention_levels) != len(c.channels):
+        raise ValueError(
+            f"attention_levels needs one entry per level ({len(c.channels)}), "
+            f"got {len(c.attention_levels)}"
+        )
+    _validate_divisibility(c)
+    _validate_image_size(c)
+
+
+def _validate_seed_lists(c: UNetConfig) -> None:
+    levels = len(c.channels) - 1
+    if len(c.down_sample) != levels or len(c.up_channels) != len(c.channels):
+        raise ValueError(
+            f"layout 'seed' needs len(down_sample) = len(channels) - 1 = {levels} and "
+            f"len(up_channels) = len(channels) = {len(c.channels)}; got {len(c.down_sample)} "
+            f"and {len(c.up_channels)}"
+        )
+    if len(c.mid_channels) < 2 or c.mid_channels[0] != c.channels[-1]:
+        raise ValueError("mid_channels must start with channels[-1] and have >= 2 entries")
+    width = c.mid_channels[-1]  # entering up level j; ConvTranspose halves it if it up-samples
+    for j, up in enumerate(reversed(c.down_sample)):
+        if up and width != c.up_channels[j]:
+            raise ValueError(f"up level {j} receives {width} channels, not {c.up_channels[j]}")
+        skip = c.channels[levels - 1 - j]
+        merged = (width // 2 if up else width) + skip
+        if merged != c.up_channels[j]:
+            raise ValueError(
+                f"up_channels[{j}] = {c.up_channels[j]} must equal the incoming channels "
+                f"after up-sampling plus the {skip}-channel skip = {merged}"
+            )
+        width = c.up_channels[j + 1]
+
+
+def _validate_divisibility(c: UNetConfig) -> None:
+    widths = set(c.channels) | set(c.mid_channels) | set(c.up_channels[1:])
+    for w in sorted(widths):
+        if w % c.heads:
+            raise ValueError(f"channel width {w} is not divisible by heads={c.heads}")
+        if w % c.attention_norm_groups or w % c.norm_groups:
+            raise ValueError(
+                f"channel width {w} is not divisible by the GroupNorm group count "
+                f"(norm_groups={c.norm_groups}, attention_norm_groups={c.attention_norm_groups})"
+            )
+
+
+def _validate_image_size(c: UNetConfig) -> None:
+    factor = 2**c.downsamplings
+    if c.image_size < factor:
+        raise ValueError(
+            f"image_size {c.image_size} is too small for {c.downsamplings} down-samplings; "
+            f"use at least {factor}"
+        )
+    if c.layout == "seed" and c.image_size % factor:
+        below = c.image_size - c.image_size % factor
+        raise ValueError(
+            f"image_size {c.image_size} is not divisible by {factor} (the seed network halves "
+            f"it {c.downsamplings} times); nearest valid sizes: {below} and {below + factor}"
+        )
+
+
+__all__ = ["PRESETS", "Layout", "UNetConfig"]

@@ -210,3 +210,17 @@ def test_respaced_ddpm_uses_fewer_model_calls_and_stays_accurate():
     )
     assert len(seen) == 250
     assert torch.allclose(x.std(dim=(0, 2, 3)), STD.flatten(), rtol=0.08)
+
+
+def test_image_generators_depend_only_on_seed_and_index():
+    from picodiff.diffusion import image_generators
+
+    def first_draw(gens):
+        return [torch.randn(3, generator=g) for g in gens]
+
+    a = first_draw(image_generators(7, range(8)))
+    b = first_draw(image_generators(7, [5, 6, 7]))
+    assert all(torch.equal(x, y) for x, y in zip(a[5:], b))
+    c = first_draw(image_generators(8, range(8)))
+    assert not any(torch.equal(x, y) for x, y in zip(a, c))
+    assert len({tuple(x.tolist()) for x in a}) == 8

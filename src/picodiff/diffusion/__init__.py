@@ -2,6 +2,7 @@
 
 from .forward import Prediction, predict_x0_eps, q_posterior, q_sample, training_target
 from .losses import diffusion_loss, min_snr_weight
+from .noise import image_generators
 from .samplers import (
     DEFAULT_STEPS,
     SamplingCancelled,
@@ -20,6 +21,7 @@ __all__ = [
     "SamplingCancelled",
     "TerminalSNRWarning",
     "diffusion_loss",
+    "image_generators",
     "min_snr_weight",
     "predict_x0_eps",
     "q_posterior",

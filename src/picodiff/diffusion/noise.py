@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -24,3 +25,16 @@ def randn(
         raise ValueError(f"got {len(generator)} generators for a batch of {shape[0]}")
     rows = [torch.randn(shape[1:], generator=g, device=g.device, dtype=dtype) for g in generator]
     return torch.stack(rows).to(device)
+
+
+def image_generators(seed: int, indices: Sequence[int], device="cpu") -> list[torch.Generator]:
+    """One generator per image, seeded from (seed, image index) alone.
+
+    Sampling with these makes image i of a seed the same whatever batch it is drawn in, so
+    `--n 8` gives the first 8 images of `--n 64`, and a server can batch requests freely.
+    """
+    generators = []
+    for index in indices:
+        state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
+        generators.append(torch.Generator(device).manual_seed(int(state) & (2**63 - 1)))
+    return generators

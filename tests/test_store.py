@@ -72,5 +72,5 @@ def test_invalid_stores_are_explained(tmp_path):
     meta = json.loads((tmp_path / "store" / "dataset.json").read_text())
     meta["size"] = 16
     (tmp_path / "store" / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(StoreError, match="dataset.json says uint8"):
+    with pytest.raises(StoreError, match=r"dataset\.json says uint8"):
         ImageStore(tmp_path / "store")

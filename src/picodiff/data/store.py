@@ -154,7 +154,9 @@ class StoreWriter:
     def __init__(self, path: str | os.PathLike, size: int, channels: int):
         self.path, self.size, self.channels = Path(path), size, channels
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent))
+        self.tmp = Path(
+            tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent)
+        )
         row = (size, size, channels)
         self._arrays = {s: ArrayWriter(self.tmp / f"{s}.npy", row) for s in SPLITS}
         self._index = {s: open(self.tmp / f"{s}.index.jsonl", "w") for s in SPLITS}  # noqa: SIM115

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
-from .atomic import replace_dir
+from .atomic import make_temp_dir, replace_dir
 from .diffusion import NoiseSchedule
 from .diffusion.forward import check_prediction
 from .errors import UserError
@@ -63,8 +62,12 @@ def save_checkpoint(
     prediction: str = "eps",
     ema_state: dict[str, torch.Tensor] | None = None,
     metadata: dict[str, Any] | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically (a crash never leaves a half-written one)."""
+    """Write a checkpoint directory atomically (a crash never leaves a half-written one).
+
+    extra_files (name -> bytes) are written inside it, e.g. a trainer's resumable state.
+    """
     path = Path(path)
     config = {
         "format": "picodiff",
@@ -74,13 +77,14 @@ def save_checkpoint(
         "prediction": check_prediction(prediction),
         "metadata": metadata or {},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging = make_temp_dir(path)
     try:
         save_file(_contiguous(model.state_dict()), staging / WEIGHTS_FILE)
         if ema_state is not None:
             save_file(_contiguous(ema_state), staging / EMA_FILE)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        for name, data in (extra_files or {}).items():
+            (staging / name).write_bytes(data)
         replace_dir(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

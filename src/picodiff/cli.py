@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "picodiff.commands.convert_seed",
         "turn a seed-project .pth into a checkpoint",
     ),
+    "train": ("picodiff.commands.train", "train a DDPM on a dataset store"),
 }
 
 

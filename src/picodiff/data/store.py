@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import __version__
-from ..atomic import replace_dir
+from ..atomic import make_temp_dir, replace_dir
 from ..errors import UserError
 
 FORMAT = "picodiff-store"
@@ -153,10 +152,7 @@ class StoreWriter:
 
     def __init__(self, path: str | os.PathLike, size: int, channels: int):
         self.path, self.size, self.channels = Path(path), size, channels
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent)
-        )
+        self.tmp = make_temp_dir(self.path)
         row = (size, size, channels)
         self._arrays = {s: ArrayWriter(self.tmp / f"{s}.npy", row) for s in SPLITS}
         self._index = {s: open(self.tmp / f"{s}.index.jsonl", "w") for s in SPLITS}  # noqa: SIM115

@@ -1,0 +1,94 @@
+"""Train a DDPM on a dataset store (single process, or DDP under torchrun).
+
+Examples:
+    picodiff train --data stores/cifar10-32 --out runs/cifar --preset cifar10 --max-steps 100000
+    picodiff train --data stores/pico-64 --out runs/seed-a --preset seed-a
+    picodiff train --data stores/pico-64 --out runs/seed-a --resume       # after a crash or stop
+    picodiff train --data stores/pico-84 --out runs/x --preset seed-b --plan --gpu-memory 20GB
+    picodiff train --data DIR --out RUN --config my.yaml --set lr=2e-4 --set unet.dropout=0.1
+    torchrun --nproc_per_node 4 -m picodiff train --data DIR --out RUN --preset recommended
+
+Presets: seed-a ... seed-e reproduce the seed project's experiments A-E; recommended, cifar10
+and digits-demo are ours. The resolved config is written to RUN/config.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from ..data import ImageStore
+from ..errors import UserError
+from ..training import PRESETS, Trainer, format_plan, plan_memory, resolve_config
+from ..training.plan import parse_bytes
+from ..training.rundir import RunDir
+from ..training.trainer import build_unet_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="dataset store made by 'picodiff prepare'")
+    parser.add_argument("--out", required=True, type=Path, help="run directory")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting config")
+    parser.add_argument("--config", type=Path, help="YAML file of options (any of --set's keys)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one option, e.g. lr=2e-4 or unet.dropout=0.1")  # fmt: skip
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--max-steps", type=int, help="optimizer steps to train for")
+    length.add_argument("--epochs", type=int, help="passes over the training split")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue RUN from its last checkpoint"
+    )
+    parser.add_argument("--plan", action="store_true", help="print the memory plan; do not train")
+    parser.add_argument("--gpu-memory", default="20GB", help="memory budget for --plan")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _resumed_config(args) if args.resume else _new_config(args)
+    if args.plan:
+        return _print_plan(config, args.gpu_memory)
+    Trainer(config, args.out, resume=args.resume).fit()
+    return 0
+
+
+def _new_config(args: argparse.Namespace):
+    return resolve_config(args.preset, args.config, args.set, data=args.data,
+                          max_steps=args.max_steps, epochs=args.epochs)  # fmt: skip
+
+
+def _resumed_config(args: argparse.Namespace):
+    """A resumed run keeps its config; only its length and data path may be given again."""
+    if args.preset or args.config or args.set:
+        raise UserError(
+            "--resume continues a run with its own config; drop --preset/--config/--set"
+        )
+    saved = RunDir(args.out).config_file
+    if not saved.exists():
+        raise UserError(f"{args.out}: nothing to resume (no config.yaml)")
+    values = yaml.safe_load(saved.read_text())
+    if args.data and Path(args.data).resolve() != Path(values["data"]).resolve():
+        raise UserError(f"this run trained on {values['data']}, not {args.data}")
+    if args.max_steps or args.epochs:
+        values.update(max_steps=args.max_steps, epochs=args.epochs)
+    return resolve_config(None, None, [], **values)
+
+
+def _print_plan(config, gpu_memory: str) -> int:
+    if config.data:
+        unet_config = build_unet_config(config, ImageStore(config.data))
+    else:
+        if config.image_size is None:
+            raise UserError("--plan needs --data or an image_size (e.g. --set image_size=64)")
+        unet_config = _config_without_store(config)
+    print(format_plan(plan_memory(unet_config), parse_bytes(gpu_memory)))
+    return 0
+
+
+def _config_without_store(config):
+    from ..models import UNetConfig
+
+    overrides = dict(config.unet)
+    channels = overrides.pop("image_channels", 3)
+    return UNetConfig.preset(config.model, image_channels=channels, image_size=config.image_size,
+                             **overrides)  # fmt: skip

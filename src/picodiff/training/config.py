@@ -1,0 +1,232 @@
+"""TrainConfig: every training option in one validated dataclass, with presets.
+
+Resolution order: preset < config file (YAML) < --set key=value < --max-steps / --epochs.
+The resolved config is written to RUN_DIR/config.yaml and is itself a valid config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+import yaml
+
+from ..errors import UserError
+
+Optimizer = Literal["adam", "adamw"]
+Precision = Literal["fp32", "bf16", "fp16"]
+LrSchedule = Literal["constant", "cosine"]
+Task = Literal["generate"]
+
+
+@dataclass
+class TrainConfig:
+    """Options of `picodiff train` (see the README's training section for each one)."""
+
+    # data
+    data: str = ""
+    hflip: bool = False
+    # network: a UNet preset plus field overrides (e.g. {"dropout": 0.1})
+    model: str = "default"
+    unet: dict[str, Any] = field(default_factory=dict)
+    image_size: int | None = None  # None: the store's resolution
+    # diffusion
+    schedule: str = "linear"
+    T: int = 1000
+    schedule_args: dict[str, Any] = field(default_factory=dict)
+    zero_terminal_snr: bool = False
+    prediction: str = "eps"
+    min_snr_gamma: float | None = None
+    # optimisation
+    optimizer: Optimizer = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    lr_schedule: LrSchedule = "constant"
+    grad_clip: float | None = 1.0
+    batch_size: int = 16  # global: summed over processes and accumulation steps
+    grad_accum: int = 1
+    max_steps: int | None = None
+    epochs: int | None = None
+    precision: Precision = "fp32"
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    # evaluation, checkpoints, logging
+    val_every: int = 0  # steps between validations; 0 = once per epoch
+    val_size: int = 256
+    patience: int | None = None  # validations without improvement before stopping
+    min_delta: float = 0.0  # an improvement must lower the validation loss by more than this
+    checkpoint_every: int = 0  # steps; 0 = at each validation
+    keep_last: int = 3
+    sample_every: int = 0  # steps; 0 = at each checkpoint
+    sample_n: int = 16
+    sample_method: str = "dpmpp2m"
+    sample_steps: int = 20
+    log_every: int = 10
+    tensorboard: bool = False
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> TrainConfig:
+        for name, kind in _LITERALS.items():
+            if getattr(self, name) not in get_args(kind):
+                raise UserError(
+                    f"{name} must be one of {get_args(kind)}, got {getattr(self, name)!r}"
+                )
+        positive = (
+            "T",
+            "batch_size",
+            "grad_accum",
+            "val_size",
+            "sample_n",
+            "sample_steps",
+            "log_every",
+        )
+        for name in positive:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise UserError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.max_steps is None and self.epochs is None:
+            raise UserError("say how long to train: --max-steps N or --epochs E")
+        if self.lr <= 0 or not 0 <= self.ema_decay < 1:
+            raise UserError("lr must be > 0 and ema_decay in [0, 1)")
+        if self.batch_size % self.grad_accum:
+            raise UserError(
+                f"batch_size {self.batch_size} must be divisible by grad_accum {self.grad_accum}"
+            )
+        return self
+
+
+_LITERALS = {"optimizer": Optimizer, "precision": Precision, "lr_schedule": LrSchedule}
+
+_SEED_COMMON = dict(
+    model="seed", schedule="linear", optimizer="adam", lr=1e-4, grad_clip=None, batch_size=4,
+    val_every=0, checkpoint_every=0, warmup_steps=0,
+)  # fmt: skip
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed's experiments A-E (DESIGN.md): its network, resolution, T, batch, epochs, patience.
+    "seed-a": {**_SEED_COMMON, "image_size": 64, "T": 1000, "epochs": 100, "patience": 5},
+    "seed-b": {**_SEED_COMMON, "image_size": 84, "T": 1000, "epochs": 200, "patience": 40},
+    "seed-c": {**_SEED_COMMON, "image_size": 80, "T": 500, "epochs": 200, "patience": 40},
+    "seed-d": {**_SEED_COMMON, "image_size": 84, "T": 500, "epochs": 200, "patience": 40},
+    "seed-e": {**_SEED_COMMON, "image_size": 76, "T": 500, "epochs": 200, "patience": 5,
+               "batch_size": 2},
+    # Our recommendations.
+    "recommended": dict(
+        model="default", image_size=64, schedule="cosine", T=1000, optimizer="adamw", lr=2e-4,
+        weight_decay=0.0, warmup_steps=1000, grad_clip=1.0, batch_size=64, ema_decay=0.9999,
+        precision="bf16", hflip=True, min_snr_gamma=5.0, val_every=2000, checkpoint_every=2000,
+        sample_every=2000, patience=10,
+    ),
+    "cifar10": dict(
+        model="default", image_size=32, schedule="cosine", T=1000, optimizer="adamw", lr=2e-4,
+        warmup_steps=1000, grad_clip=1.0, batch_size=128, ema_decay=0.9999, precision="bf16",
+        hflip=True, val_every=5000, checkpoint_every=5000, sample_every=5000,
+        unet={"dropout": 0.1, "attention_levels": [False, True, False, False]},
+    ),
+    "digits-demo": dict(
+        model="tiny", image_size=16, schedule="cosine", T=1000, optimizer="adamw", lr=2e-3,
+        warmup_steps=200, grad_clip=1.0, batch_size=64, ema_decay=0.995, max_steps=4000,
+        val_every=500, checkpoint_every=500, sample_every=1000,
+        unet={"channels": [32, 64], "attention_levels": [False, True], "norm_groups": 8,
+              "attention_norm_groups": 8, "time_embedding_dim": 64},
+    ),
+}  # fmt: skip
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def resolve_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    **direct: Any,
+) -> TrainConfig:
+    """Merge preset, YAML file, `key=value` overrides and direct values into a TrainConfig."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        values.update(PRESETS[preset])
+    if config_file is not None:
+        values = _merge(values, _read_yaml(Path(config_file)))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        values = _merge(values, _nest(key.strip(), yaml.safe_load(raw)))
+    values = _merge(values, {k: v for k, v in direct.items() if v is not None})
+    _check_keys(values)
+    types = get_type_hints(TrainConfig)
+    return TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in values.items()}).validate()
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    from ..atomic import write_text
+
+    write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping of option: value")
+    return data
+
+
+def _nest(key: str, value: Any) -> dict[str, Any]:
+    head, _, rest = key.partition(".")
+    return {head: _nest(rest, value) if rest else value}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_keys(values: dict[str, Any]) -> None:
+    known = field_names()
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UserError(f"unknown option {key!r}{hint} (options: {', '.join(known)})")
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    """Accept YAML's ints for floats and reject plainly wrong types with a clear message."""
+    text = str(kind)
+    if value is None:
+        if "None" not in text:
+            raise UserError(f"{name} cannot be null")
+        return None
+    if "float" in text and not isinstance(value, bool) and isinstance(value, int | str):
+        try:  # YAML reads 1e-4 (no dot) as a string
+            return float(value)
+        except ValueError:
+            raise UserError(f"{name} must be a number, got {value!r}") from None
+    expected = {"int": int, "bool": bool, "str": str, "float": float, "dict": dict}
+    for word, py_type in expected.items():
+        wrong = not isinstance(value, py_type) or (py_type is int and isinstance(value, bool))
+        if text.startswith(word) and wrong:
+            raise UserError(f"{name} must be {word}, got {value!r}")
+    return value

@@ -1,0 +1,384 @@
+"""The training loop: data, loss, backward, clip, step, EMA, log, validate, checkpoint.
+
+Single process or DDP under torchrun (only rank 0 writes). Every step's batch, timesteps and
+noise derive from (seed, step), so a run resumed from a checkpoint continues exactly as an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from ..checkpoint import load_weights
+from ..data import ImageStore
+from ..diffusion import NoiseSchedule, diffusion_loss, image_generators, sample
+from ..errors import UserError
+from ..imageio import make_grid, save_png, to_uint8
+from ..models import UNet, UNetConfig
+from .batches import BatchPlan, derive_seed
+from .config import TrainConfig, save_config
+from .distributed import Distributed, pick_device
+from .ema import EMA
+from .plan import available_bytes, plan_memory
+from .plot import plot_losses
+from .rundir import RunDir
+from .validation import Validator
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    best_val_loss: float = math.inf
+    bad_validations: int = 0
+
+
+class Trainer:
+    """Builds everything from a TrainConfig and checks the inputs before any work is done."""
+
+    def __init__(self, config: TrainConfig, out, resume: bool = False):
+        self.cfg = config
+        self.run = RunDir(out)
+        self.device = pick_device(config.device)
+        self.dist = Distributed.from_env(self.device)
+        self.store = ImageStore(config.data, "train")
+        self.validator = self._make_validator()
+        self.unet_config = build_unet_config(config, self.store)
+        self.schedule = build_schedule(config)
+        self._check_parallel_split()
+        self._check_memory()
+        self.plan = BatchPlan(len(self.store), config.batch_size, config.seed)
+        self.total_steps = total_steps(config, self.plan.steps_per_epoch)
+        if self.dist.is_main:
+            self.run.check_start(resume)
+        torch.manual_seed(derive_seed(config.seed, 0))  # the initial weights
+        self.model = UNet(self.unet_config).to(self.device)
+        self.eval_model = UNet(self.unet_config.replace(gradient_checkpointing=False)).to(
+            self.device
+        )
+        self.optimizer = make_optimizer(config, self.model)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
+        self.progress = Progress()
+        if resume:
+            self._restore()
+        self.net = self._wrap(self.model)
+        self.interrupted = False
+        self._postfix: dict[str, str] = {}
+
+    # --- the loop -----------------------------------------------------------------------------
+    def fit(self) -> Progress:
+        cfg, main = self.cfg, self.dist.is_main
+        if main:
+            self.run.path.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run.config_file)
+        val_every = cfg.val_every or self.plan.steps_per_epoch
+        ckpt_every = cfg.checkpoint_every or val_every
+        sample_every = cfg.sample_every or ckpt_every
+        bar = tqdm(total=self.total_steps, initial=self.progress.step, unit="step",
+                   disable=not main, dynamic_ncols=True)  # fmt: skip
+        window, tic, stop = [], time.perf_counter(), None
+        with self._signals_stop_cleanly():
+            for step in range(self.progress.step, self.total_steps):
+                window.append(self.train_step(step))
+                self.progress.step = done = step + 1
+                bar.update(1)
+                if done % cfg.log_every == 0 or done == self.total_steps:
+                    self._log_train(window, time.perf_counter() - tic, bar)
+                    window, tic = [], time.perf_counter()
+                if done % val_every == 0 or done == self.total_steps:
+                    stop = self._validate(bar) or stop
+                if done % ckpt_every == 0 or done == self.total_steps or stop or self.interrupted:
+                    self._save()
+                if main and (done % sample_every == 0 or done == self.total_steps):
+                    self._sample_grid()
+                if stop or self.interrupted:
+                    break
+        bar.close()
+        if main:
+            why = stop or ("interrupted" if self.interrupted else "finished")
+            print(f"{why} at step {self.progress.step}; best validation loss "
+                  f"{self.progress.best_val_loss:.5f}; run in {self.run.path}")  # fmt: skip
+        self.dist.close()
+        return self.progress
+
+    def train_step(self, step: int) -> float:
+        """One optimizer step over the global batch (this process's share, in micro-batches)."""
+        cfg, world, rank = self.cfg, self.dist.world_size, self.dist.rank
+        gen, rows = self.plan.generator(step), self.plan.indices(step)
+        t = torch.randint(0, self.schedule.T, (cfg.batch_size,), generator=gen)
+        noise = torch.randn((cfg.batch_size, *self.image_shape), generator=gen)
+        flips = torch.rand(cfg.batch_size, generator=gen) < 0.5
+        torch.manual_seed(derive_seed(cfg.seed, 3, step, rank))  # dropout
+        self._set_lr(step)
+        self.model.train()
+        micro = cfg.batch_size // (world * cfg.grad_accum)
+        total = 0.0
+        for m in range(cfg.grad_accum):
+            part = slice((m * world + rank) * micro, (m * world + rank + 1) * micro)
+            x0 = self.store.batch(rows[part].tolist())
+            if cfg.hflip:
+                x0 = torch.where(flips[part, None, None, None], x0.flip(-1), x0)
+            sync = m == cfg.grad_accum - 1 or not self.dist.enabled
+            with contextlib.nullcontext() if sync else self.net.no_sync(), self._autocast():
+                loss = diffusion_loss(
+                    self.net, self.schedule, x0.to(self.device), t=t[part].to(self.device),
+                    noise=noise[part].to(self.device), prediction=cfg.prediction,
+                    min_snr_gamma=cfg.min_snr_gamma,
+                ) / cfg.grad_accum  # fmt: skip
+            self.scaler.scale(loss).backward()
+            total += float(loss.detach())
+        self._optimizer_step()
+        return total
+
+    # --- pieces of a step ---------------------------------------------------------------------
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c = self.unet_config
+        return (c.image_channels, c.image_size, c.image_size)
+
+    def _optimizer_step(self) -> None:
+        self.scaler.unscale_(self.optimizer)
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(self.model)
+
+    def _set_lr(self, step: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.cfg, step, self.total_steps)
+
+    def _autocast(self):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    # --- evaluation, logging, checkpoints -----------------------------------------------------
+    def _ema_model(self) -> UNet:
+        self.eval_model.load_state_dict(self.ema.state_dict())
+        return self.eval_model.eval()
+
+    def _validate(self, bar) -> str | None:
+        """Validation loss of the EMA weights; saves `best`; returns a reason to stop, if any."""
+        if self.validator is None:
+            return None
+        loss = self.validator.loss(self._ema_model(), self.cfg.prediction, self.cfg.batch_size,
+                                   self._autocast)  # fmt: skip
+        p = self.progress
+        improved = loss < p.best_val_loss - self.cfg.min_delta
+        p.best_val_loss, p.bad_validations = (
+            (loss, 0) if improved else (p.best_val_loss, p.bad_validations + 1)
+        )
+        if self.dist.is_main:
+            if improved:
+                self.run.save_best(**self._checkpoint_contents())
+            epoch = self.plan.epoch_of(p.step - 1)
+            self.run.append_metrics({"step": p.step, "epoch": epoch, "val_loss": loss,
+                                     "best_val_loss": p.best_val_loss})  # fmt: skip
+            self._plot()
+            self._postfix.update(val=f"{loss:.4f}")
+            bar.set_postfix(self._postfix, refresh=False)
+        if self.cfg.patience and p.bad_validations >= self.cfg.patience:
+            return f"early stopping ({p.bad_validations} validations without improvement)"
+        return None
+
+    def _log_train(self, window: list[float], seconds: float, bar) -> None:
+        loss = self.dist.all_mean(sum(window) / len(window))
+        if not self.dist.is_main:
+            return
+        step = self.progress.step
+        record = {
+            "step": step, "epoch": self.plan.epoch_of(step - 1), "train_loss": loss,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": len(window) * self.cfg.batch_size / max(seconds, 1e-9),
+            "memory_mb": peak_memory_mb(self.device),
+        }  # fmt: skip
+        self.run.append_metrics(record)
+        self._plot()
+        self._postfix.update(loss=f"{loss:.4f}")
+        bar.set_postfix(self._postfix, refresh=False)
+
+    def _plot(self) -> None:
+        records = self.run.read_metrics()
+        series = {
+            key: [(r["step"], r[key]) for r in records if key in r]
+            for key in ("train_loss", "val_loss")
+        }
+        plot_losses(series, self.run.loss_plot)
+
+    def _sample_grid(self) -> None:
+        cfg = self.cfg
+        with torch.no_grad():
+            images = sample(
+                self._ema_model(), self.schedule, (cfg.sample_n, *self.image_shape),
+                method=cfg.sample_method, steps=min(cfg.sample_steps, self.schedule.T),
+                generator=image_generators(cfg.seed, range(cfg.sample_n)),
+                prediction=cfg.prediction, device=self.device,
+            )  # fmt: skip
+        save_png(
+            self.run.samples / f"step-{self.progress.step:07d}.png", make_grid(to_uint8(images))
+        )
+
+    def _checkpoint_contents(self) -> dict:
+        p = self.progress
+        metadata = {
+            "step": p.step, "epoch": self.plan.epoch_of(max(p.step - 1, 0)),
+            "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
+            "train_config": self.cfg.to_dict(),
+            "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
+        }  # fmt: skip
+        return dict(model=self.model, schedule=self.schedule, prediction=self.cfg.prediction,
+                    ema_state=self.ema.state_dict(), metadata=metadata)  # fmt: skip
+
+    def _save(self) -> None:
+        if not self.dist.is_main:
+            return
+        p = self.progress
+        state = {
+            "step": p.step, "best_val_loss": p.best_val_loss, "bad_validations": p.bad_validations,
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+            "ema_updates": self.ema.updates, "world_size": self.dist.world_size,
+        }  # fmt: skip
+        self.run.save(p.step, self.cfg.keep_last, state, **self._checkpoint_contents())
+
+    def _restore(self) -> None:
+        config, weights, ema, state = self.run.load_last()
+        if UNetConfig.from_dict(config["model"]) != self.unet_config:
+            raise UserError(f"{self.run.last}: its network differs from this run's config")
+        load_weights(self.model, weights, self.run.last)
+        self.ema.load_state_dict(ema if ema is not None else weights, state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.progress = Progress(state["step"], state["best_val_loss"], state["bad_validations"])
+        if self.dist.is_main:
+            self.run.truncate_metrics(self.progress.step)
+            print(f"resuming {self.run.path} at step {self.progress.step}")
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _make_validator(self) -> Validator | None:
+        counts = self.store.meta["splits"]
+        if counts.get("val", {}).get("count", 0) == 0:
+            if self.cfg.patience:
+                raise UserError(
+                    "early stopping (patience) needs a validation split; the store has none"
+                )
+            return None
+        schedule = build_schedule(self.cfg)
+        return Validator(
+            ImageStore(self.cfg.data, "val"), schedule, self.cfg.val_size, self.cfg.seed
+        )
+
+    def _check_parallel_split(self) -> None:
+        parts = self.dist.world_size * self.cfg.grad_accum
+        if self.cfg.batch_size % parts:
+            raise UserError(
+                f"batch_size {self.cfg.batch_size} must split evenly over {self.dist.world_size} "
+                f"process(es) x {self.cfg.grad_accum} accumulation step(s)"
+            )
+        if self.cfg.precision == "fp16" and self.device.type != "cuda":
+            raise UserError("precision fp16 needs a CUDA device; use bf16 on CPU")
+
+    def _check_memory(self) -> None:
+        """Refuse a batch that cannot fit before doing any work (see `picodiff train --plan`)."""
+        cfg = self.cfg
+        precision = "fp32" if cfg.precision == "fp32" else "bf16"
+        mode = (precision, cfg.gradient_checkpointing)
+        micro = cfg.batch_size // (self.dist.world_size * cfg.grad_accum)
+        need = plan_memory(self.unet_config, modes=[mode]).step_bytes(micro, *mode)
+        free = available_bytes(self.device)
+        if need > free:
+            raise UserError(
+                f"a micro-batch of {micro} needs about {need / 2**30:.1f} GiB but "
+                f"{self.device} has {free / 2**30:.1f} GiB free; lower batch_size, raise "
+                "grad_accum, or set gradient_checkpointing=true / precision=bf16 "
+                "(picodiff train ... --plan shows the options)"
+            )
+
+    def _wrap(self, model: UNet):
+        net = model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(model, device_ids=ids)
+        return torch.compile(net) if self.cfg.compile else net
+
+    @contextlib.contextmanager
+    def _signals_stop_cleanly(self):
+        """Ctrl-C / SIGTERM finish the current step, save a checkpoint and stop."""
+
+        def handler(signum, frame):
+            self.interrupted = True
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+def build_unet_config(cfg: TrainConfig, store: ImageStore) -> UNetConfig:
+    if cfg.image_size is not None and cfg.image_size != store.size:
+        raise UserError(
+            f"this config trains at {cfg.image_size} px but the store {store.path} holds "
+            f"{store.size} px images: prepare one with --size {cfg.image_size} or pass "
+            f"--set image_size={store.size}"
+        )
+    overrides = dict(cfg.unet)
+    if overrides.pop("image_channels", store.channels) != store.channels:
+        raise UserError(f"unet.image_channels differs from the store's {store.channels} channels")
+    try:
+        return UNetConfig.preset(
+            cfg.model, image_channels=store.channels, image_size=store.size,
+            gradient_checkpointing=cfg.gradient_checkpointing, **overrides,
+        )  # fmt: skip
+    except (TypeError, ValueError) as err:
+        raise UserError(f"invalid network: {err}") from None
+
+
+def build_schedule(cfg: TrainConfig) -> NoiseSchedule:
+    spec = {"name": cfg.schedule, "T": cfg.T, **cfg.schedule_args}
+    try:
+        schedule = NoiseSchedule.from_config({**spec, "zero_terminal_snr": cfg.zero_terminal_snr})
+    except (TypeError, ValueError) as err:
+        raise UserError(f"invalid schedule {spec}: {err}") from None
+    if cfg.zero_terminal_snr and cfg.prediction == "eps":
+        raise UserError("zero_terminal_snr needs prediction 'v' or 'x0' (eps cannot be sampled)")
+    return schedule
+
+
+def make_optimizer(cfg: TrainConfig, model: UNet) -> torch.optim.Optimizer:
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up over warmup_steps, then constant or cosine decay to zero."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    progress = (step - cfg.warmup_steps) / max(total - cfg.warmup_steps, 1)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    limits = [cfg.max_steps] if cfg.max_steps is not None else []
+    if cfg.epochs is not None:
+        limits.append(cfg.epochs * steps_per_epoch)
+    return min(limits)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

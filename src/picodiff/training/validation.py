@@ -1,0 +1,36 @@
+"""Validation loss on a fixed set of (image, t, noise) triples drawn once, so that it measures
+the model and not the draw (the seed's validation loss swung with random noise)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import ImageStore
+from ..diffusion import NoiseSchedule, diffusion_loss
+from .batches import derive_seed
+
+
+class Validator:
+    def __init__(self, store: ImageStore, schedule: NoiseSchedule, size: int, seed: int):
+        gen = torch.Generator().manual_seed(derive_seed(seed, 4))
+        count = min(size, len(store))
+        rows = torch.randperm(len(store), generator=gen)[:count].sort().values
+        self.schedule = schedule
+        self.x0 = store.batch(rows.tolist())
+        self.t = torch.randint(0, schedule.T, (count,), generator=gen)
+        self.noise = torch.randn(self.x0.shape, generator=gen)
+
+    @torch.no_grad()
+    def loss(self, model, prediction: str, batch_size: int, autocast) -> float:
+        """Mean L_simple of `model` over the fixed triples."""
+        device = next(model.parameters()).device
+        total = 0.0
+        for start in range(0, len(self.x0), batch_size):
+            part = slice(start, start + batch_size)
+            with autocast():
+                per_example = diffusion_loss(
+                    model, self.schedule, self.x0[part].to(device), t=self.t[part].to(device),
+                    noise=self.noise[part].to(device), prediction=prediction, reduction="none",
+                )  # fmt: skip
+            total += float(per_example.sum())
+        return total / len(self.x0)

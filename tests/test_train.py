@@ -1,0 +1,196 @@
+"""Tiny end-to-end training runs on generated data (16 px discs, the 0.13 M-parameter preset)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from stores import make_disc_store
+
+from picodiff.checkpoint import load_checkpoint
+from picodiff.errors import UserError
+from picodiff.training import PRESETS, Trainer, plan_memory, resolve_config
+from picodiff.models import UNet, UNetConfig
+
+FAST = [
+    "model=tiny", "batch_size=8", "log_every=2", "val_every=4", "val_size=16", "sample_n=2",
+    "sample_steps=2", "lr=1e-3", "warmup_steps=0", "ema_decay=0.9",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return make_disc_store(tmp_path_factory.mktemp("data") / "store", train=64, val=16)
+
+
+def config(store, *extra, **direct):
+    return resolve_config(None, None, [*FAST, *extra], data=str(store), **direct)
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "picodiff", *args], capture_output=True,
+                          text=True, **kwargs)  # fmt: skip
+
+
+def weights(run: Path, name="model.safetensors"):
+    return load_file(run / "last" / name)
+
+
+def test_loss_decreases_and_the_run_directory_is_complete(store, tmp_path):
+    Trainer(config(store, "lr=3e-3", "log_every=5", max_steps=60), tmp_path / "run").fit()
+    run = tmp_path / "run"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if "train_loss" in r]
+    assert train[-1]["train_loss"] < 0.6 * train[0]["train_loss"]
+    assert {"step", "epoch", "lr", "images_per_s", "memory_mb"} <= set(train[0])
+    assert any("val_loss" in r for r in records)
+    for name in ("config.yaml", "loss.png", "best/ema.safetensors", "last/training_state.pt"):
+        assert (run / name).exists(), name
+    assert sorted(p.name for p in (run / "samples").iterdir())[-1] == "step-0000060.png"
+    ckpt = load_checkpoint(run / "best")
+    assert ckpt.metadata["train_config"]["model"] == "tiny"
+    assert resolve_config(None, run / "config.yaml").max_steps == 60
+
+
+def test_resume_reproduces_an_uninterrupted_run(store, tmp_path):
+    Trainer(config(store, "checkpoint_every=4", max_steps=12), tmp_path / "one").fit()
+    Trainer(config(store, "checkpoint_every=4", max_steps=8), tmp_path / "two").fit()
+    Trainer(config(store, "checkpoint_every=4", max_steps=12), tmp_path / "two", resume=True).fit()
+    for name in ("model.safetensors", "ema.safetensors"):
+        a, b = weights(tmp_path / "one", name), weights(tmp_path / "two", name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    records = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    train_steps = [r["step"] for r in map(json.loads, records) if "train_loss" in r]
+    assert train_steps == [2, 4, 6, 8, 10, 12]  # steps 9-12 logged once, not twice
+
+
+def test_sigkill_then_resume_loses_only_the_last_steps(store, tmp_path):
+    args = ["train", "--data", str(store), "--max-steps", "30"]
+    sets = [a for s in [*FAST, "checkpoint_every=5"] for a in ("--set", s)]
+    Trainer(config(store, "checkpoint_every=5", max_steps=30), tmp_path / "whole").fit()
+    victim = subprocess.Popen([sys.executable, "-m", "picodiff", *args, *sets, "--out",
+                               str(tmp_path / "killed")], stderr=subprocess.DEVNULL)  # fmt: skip
+    last = tmp_path / "killed" / "last"
+    deadline = time.time() + 120
+    while not (last.exists() and last.resolve().name >= "step-0000010") and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert last.exists()
+    done = cli(*args, *["--out", str(tmp_path / "killed"), "--resume"])
+    assert done.returncode == 0, done.stderr
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_corrupt_or_truncated_checkpoint_is_explained(store, tmp_path):
+    Trainer(config(store, max_steps=4), tmp_path / "run").fit()
+    state = tmp_path / "run" / "last" / "training_state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    done = cli("train", "--out", str(tmp_path / "run"), "--resume", "--max-steps", "8")
+    assert done.returncode == 2 and "corrupt or truncated" in done.stderr
+    assert "Traceback" not in done.stderr
+    weights_file = tmp_path / "run" / "last" / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:500])
+    done = cli("train", "--out", str(tmp_path / "run"), "--resume", "--max-steps", "8")
+    assert done.returncode == 2 and "model.safetensors: corrupt or truncated" in done.stderr
+
+
+def test_early_stopping_fires_on_a_plateau(store, tmp_path):
+    cfg = config(store, "lr=1e-12", "ema_decay=0.0", "patience=2", "min_delta=1e-3",
+                 "val_every=2", max_steps=40)  # fmt: skip
+    progress = Trainer(cfg, tmp_path / "run").fit()
+    assert progress.step == 6 and progress.bad_validations == 2
+
+
+def test_ddp_with_two_gloo_processes_matches_one_process(store, tmp_path):
+    common = ["train", "--data", str(store), "--max-steps", "4",
+              *[a for s in [*FAST, "grad_clip=null"] for a in ("--set", s)]]  # fmt: skip
+    single = cli(*common, "--out", str(tmp_path / "single"))
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+         "picodiff", *common, "--out", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr
+    a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
+    # Adam turns float-noise gradients into lr-sized steps where the true gradient is zero (the
+    # key part of qkv.bias cannot change a softmax), so those get a looser tolerance.
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-4 if k.endswith("qkv.bias") else 1e-5), k
+    start = load_file(tmp_path / "ddp" / "best" / "model.safetensors")
+    assert not all(torch.equal(a[k], start[k]) for k in a)  # training moved the weights
+
+
+def test_bad_inputs_fail_before_any_work(store, tmp_path):
+    with pytest.raises(UserError, match="no such dataset store"):
+        Trainer(config(tmp_path / "missing", max_steps=2), tmp_path / "r1")
+    with pytest.raises(UserError, match=r"trains at 64 px but the store .* holds 16 px"):
+        Trainer(config(store, "image_size=64", max_steps=2), tmp_path / "r2")
+    with pytest.raises(UserError, match="unknown option 'batchsize'; did you mean 'batch_size'"):
+        config(store, "batchsize=4", max_steps=2)
+    with pytest.raises(UserError, match="fp16 needs a CUDA device"):
+        Trainer(config(store, "precision=fp16", max_steps=2), tmp_path / "r3")
+    with pytest.raises(UserError, match="needs about .* GiB but cpu has"):
+        Trainer(config(store, "batch_size=2000000", max_steps=2), tmp_path / "r4")
+    with pytest.raises(UserError, match="say how long to train"):
+        config(store)
+    Trainer(config(store, max_steps=2), tmp_path / "r5").fit()
+    with pytest.raises(UserError, match="already holds a run; pass --resume"):
+        Trainer(config(store, max_steps=2), tmp_path / "r5")
+    done = cli("train", "--out", str(tmp_path / "nothing"), "--resume")
+    assert done.returncode == 2 and "nothing to resume" in done.stderr
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_loads_and_plans(preset):
+    cfg = resolve_config(preset, max_steps=1)
+    unet = UNetConfig.preset(cfg.model, image_size=cfg.image_size, **cfg.unet)
+    plan = plan_memory(unet, modes=[("fp32", False)])
+    assert plan.parameters > 0 and plan.activations[("fp32", False)].per_image > 0
+    assert plan.largest_batch(20 * 2**30, "fp32", False) >= 1
+
+
+def test_plan_command_prints_the_largest_batches():
+    done = cli("train", "--out", "/nonexistent-run", "--preset", "seed-b", "--plan",
+               "--gpu-memory", "20GB")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "6,420,467 parameters, 84 px" in done.stdout
+    assert done.stdout.count("largest batch in 20 GiB") == 4
+
+
+def real_step_saved_bytes(unet: UNetConfig, batch: int, precision: str) -> int:
+    """Saved activation bytes of a real training step (forward + backward) on the CPU."""
+    model = UNet(unet)
+    x = torch.randn(batch, unet.image_channels, unet.image_size, unet.image_size)
+    seen, params = {}, {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(tensor):
+        if tensor.untyped_storage().data_ptr() not in params:
+            seen[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    dtype = torch.bfloat16 if precision == "bf16" else None
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            loss = model(x, torch.randint(0, 1000, (batch,))).float().square().mean()
+        loss.backward()
+    return sum(seen.values())
+
+
+def test_memory_plan_is_within_15_percent_of_a_real_step():
+    unet = UNetConfig.preset("seed", image_size=64)
+    plan = plan_memory(unet)
+    for (precision, checkpointing), cost in plan.activations.items():
+        real = real_step_saved_bytes(
+            unet.replace(gradient_checkpointing=checkpointing), 6, precision
+        )
+        assert abs(cost.at(6) - real) / real < 0.15, (precision, checkpointing, cost.at(6), real)

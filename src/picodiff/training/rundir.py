@@ -89,9 +89,26 @@ class RunDir:
             ) from None
         return config, weights, ema, state
 
+    def open_tensorboard(self):
+        """A SummaryWriter logging to RUN_DIR/tensorboard (needs the tensorboard package)."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError(
+                "tensorboard: true needs the tensorboard package: pip install tensorboard"
+            ) from None
+        self._tensorboard = SummaryWriter(str(self.path / "tensorboard"))
+
     def append_metrics(self, record: dict[str, Any]) -> None:
+        """Add a record to metrics.jsonl (and TensorBoard when open)."""
         with open(self.metrics_file, "a") as f:
             f.write(json.dumps(record) + "\n")
+        writer = getattr(self, "_tensorboard", None)
+        if writer is not None:
+            for key, value in record.items():
+                if key not in ("step", "epoch"):
+                    writer.add_scalar(key, value, record["step"])
+            writer.flush()
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_file.exists():

@@ -79,6 +79,8 @@ class Trainer:
         if main:
             self.run.path.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run.config_file)
+            if cfg.tensorboard:
+                self.run.open_tensorboard()
         val_every = cfg.val_every or self.plan.steps_per_epoch
         ckpt_every = cfg.checkpoint_every or val_every
         sample_every = cfg.sample_every or ckpt_every

@@ -15,8 +15,8 @@ from stores import make_disc_store
 
 from picodiff.checkpoint import load_checkpoint
 from picodiff.errors import UserError
-from picodiff.training import PRESETS, Trainer, plan_memory, resolve_config
 from picodiff.models import UNet, UNetConfig
+from picodiff.training import PRESETS, Trainer, plan_memory, resolve_config
 
 FAST = [
     "model=tiny", "batch_size=8", "log_every=2", "val_every=4", "val_size=16", "sample_n=2",
@@ -139,7 +139,7 @@ def test_bad_inputs_fail_before_any_work(store, tmp_path):
         config(store, "batchsize=4", max_steps=2)
     with pytest.raises(UserError, match="fp16 needs a CUDA device"):
         Trainer(config(store, "precision=fp16", max_steps=2), tmp_path / "r3")
-    with pytest.raises(UserError, match="needs about .* GiB but cpu has"):
+    with pytest.raises(UserError, match=r"needs about .* GiB but cpu has"):
         Trainer(config(store, "batch_size=2000000", max_steps=2), tmp_path / "r4")
     with pytest.raises(UserError, match="say how long to train"):
         config(store)

@@ -7,6 +7,7 @@ Examples:
     picodiff train --data stores/pico-84 --out runs/x --preset seed-b --plan --gpu-memory 20GB
     picodiff train --data DIR --out RUN --config my.yaml --set lr=2e-4 --set unet.dropout=0.1
     torchrun --nproc_per_node 4 -m picodiff train --data DIR --out RUN --preset recommended
+    picodiff train --task superres --low-res 32 --size 64 --data stores/pico-64 --out runs/sr
 
 Presets: seed-a ... seed-e reproduce the seed project's experiments A-E; recommended, cifar10
 and digits-demo are ours. The resolved config is written to RUN/config.yaml.
@@ -34,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML file of options (any of --set's keys)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one option, e.g. lr=2e-4 or unet.dropout=0.1")  # fmt: skip
+    parser.add_argument("--task", choices=["generate", "superres"],
+                        help="a base model, or a cascade's super-resolution stage")  # fmt: skip
+    parser.add_argument("--low-res", type=int, help="superres: input resolution (e.g. 32)")
+    parser.add_argument("--size", type=int, help="output resolution (must match the store's)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--max-steps", type=int, help="optimizer steps to train for")
     length.add_argument("--epochs", type=int, help="passes over the training split")
@@ -54,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _new_config(args: argparse.Namespace):
     return resolve_config(args.preset, args.config, args.set, data=args.data,
-                          max_steps=args.max_steps, epochs=args.epochs)  # fmt: skip
+                          max_steps=args.max_steps, epochs=args.epochs, task=args.task,
+                          low_res=args.low_res, image_size=args.size)  # fmt: skip
 
 
 def _resumed_config(args: argparse.Namespace):
     """A resumed run keeps its config; only its length and data path may be given again."""
-    if args.preset or args.config or args.set:
+    if args.preset or args.config or args.set or args.task or args.low_res or args.size:
         raise UserError(
             "--resume continues a run with its own config; drop --preset/--config/--set"
         )
@@ -75,20 +81,7 @@ def _resumed_config(args: argparse.Namespace):
 
 
 def _print_plan(config, gpu_memory: str) -> int:
-    if config.data:
-        unet_config = build_unet_config(config, ImageStore(config.data))
-    else:
-        if config.image_size is None:
-            raise UserError("--plan needs --data or an image_size (e.g. --set image_size=64)")
-        unet_config = _config_without_store(config)
+    store = ImageStore(config.data) if config.data else None
+    unet_config = build_unet_config(config, store)
     print(format_plan(plan_memory(unet_config), parse_bytes(gpu_memory)))
     return 0
-
-
-def _config_without_store(config):
-    from ..models import UNetConfig
-
-    overrides = dict(config.unet)
-    channels = overrides.pop("image_channels", 3)
-    return UNetConfig.preset(config.model, image_channels=channels, image_size=config.image_size,
-                             **overrides)  # fmt: skip

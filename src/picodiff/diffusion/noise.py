@@ -33,8 +33,10 @@ def image_generators(seed: int, indices: Sequence[int], device="cpu") -> list[to
     Sampling with these makes image i of a seed the same whatever batch it is drawn in, so
     `--n 8` gives the first 8 images of `--n 64`, and a server can batch requests freely.
     """
-    generators = []
-    for index in indices:
-        state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
-        generators.append(torch.Generator(device).manual_seed(int(state) & (2**63 - 1)))
-    return generators
+    return [torch.Generator(device).manual_seed(derive_seed(seed, i)) for i in indices]
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers with NumPy's SeedSequence."""
+    state = np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)
+    return int(state[0]) & (2**63 - 1)

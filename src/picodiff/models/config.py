@@ -32,6 +32,9 @@ class UNetConfig:
     time_embedding_dim: int = 128
     dropout: float = 0.0
     gradient_checkpointing: bool = False
+    # super-resolution (a cascade stage): > 0 conditions on an image of this side, upsampled to
+    # image_size and concatenated to the input, plus the level of the noise added to it
+    low_res_size: int = 0
     # layout "seed" only
     mid_channels: tuple[int, ...] = ()
     up_channels: tuple[int, ...] = ()
@@ -113,6 +116,10 @@ def _validate(c: UNetConfig) -> None:
         raise ValueError(f"layout must be one of {get_args(Layout)}, got {c.layout!r}")
     if c.image_channels not in (1, 3):
         raise ValueError(f"image_channels must be 1 or 3, got {c.image_channels}")
+    if c.low_res_size and not 0 < c.low_res_size < c.image_size:
+        raise ValueError(
+            f"low_res_size must be between 0 and image_size ({c.image_size}), got {c.low_res_size}"
+        )
     if not 0.0 <= c.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
     if c.time_embedding_dim % 2 or c.time_embedding_dim < 2:

@@ -17,7 +17,10 @@ class UNet(nn.Module):
         self.config = config
         dim = config.time_embedding_dim
         self.time_embed = TimeEmbedding(dim)
-        self.conv_in = nn.Conv2d(config.image_channels, config.channels[0], 3, padding=1)
+        inputs = config.image_channels * (2 if config.low_res_size else 1)
+        self.conv_in = nn.Conv2d(inputs, config.channels[0], 3, padding=1)
+        # Cascaded diffusion (Ho et al. 2021): the noise level of the conditioning is an input
+        self.aug_embed = TimeEmbedding(dim) if config.low_res_size else None
         build = _build_seed if config.layout == "seed" else _build_standard
         self.downs, self.ups, out_width = build(config)
         mids = config.mid_channels or (config.channels[-1], config.channels[-1])
@@ -29,9 +32,25 @@ class UNet(nn.Module):
         self.out_conv = nn.Conv2d(out_width, config.image_channels, 3, padding=1)
         self.set_gradient_checkpointing(config.gradient_checkpointing)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        low_res: torch.Tensor | None = None,
+        aug_level: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x_t [B, C, H, W], t [B] -> the prediction [B, C, H, W].
+
+        A super-resolution network also takes the low-resolution image (any size; upsampled
+        bicubically to H x W here) and `aug_level` [B], the timestep of the noise that
+        conditioning augmentation added to it.
+        """
         self._check_input(x)
-        act_emb = nn.functional.silu(self.time_embed(t))
+        emb = self.time_embed(t)
+        if self.aug_embed is not None:
+            x = torch.cat([x, self._upsampled(low_res, x)], dim=1)
+            emb = emb + self.aug_embed(aug_level)
+        act_emb = nn.functional.silu(emb)
         # channels-last (NHWC) convolutions run ~10% faster on CPU (oneDNN) and on tensor cores
         h = self.conv_in(x.contiguous(memory_format=torch.channels_last))
         skips: list[torch.Tensor] = []
@@ -51,6 +70,18 @@ class UNet(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    @staticmethod
+    def _upsampled(low_res: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        if low_res is None or low_res.shape[:2] != like.shape[:2]:
+            raise ValueError(
+                "a super-resolution network needs low_res [B, C, h, w] matching x "
+                f"{tuple(like.shape)} in B and C, got "
+                f"{None if low_res is None else tuple(low_res.shape)}"
+            )
+        if low_res.shape[-2:] == like.shape[-2:]:
+            return low_res
+        return nn.functional.interpolate(low_res, size=like.shape[-2:], mode="bicubic")
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.image_channels:

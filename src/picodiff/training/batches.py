@@ -6,16 +6,10 @@ uninterrupted run would have done, and any number of processes can cut the same 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from ..diffusion.noise import derive_seed
 from ..errors import UserError
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed mixed from integers (NumPy's SeedSequence)."""
-    state = np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)
-    return int(state[0]) & (2**63 - 1)
 
 
 class BatchPlan:

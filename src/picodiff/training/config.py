@@ -19,13 +19,18 @@ from ..errors import UserError
 Optimizer = Literal["adam", "adamw"]
 Precision = Literal["fp32", "bf16", "fp16"]
 LrSchedule = Literal["constant", "cosine"]
-Task = Literal["generate"]
+Task = Literal["generate", "superres"]
 
 
 @dataclass
 class TrainConfig:
     """Options of `picodiff train` (see the README's training section for each one)."""
 
+    # task: "generate" (a base model) or "superres" (a cascade's super-resolution stage)
+    task: Task = "generate"
+    low_res: int | None = None  # superres: the input resolution (the store's is the output)
+    aug_max: float = 0.25  # superres: augmentation levels s ~ U{0 .. aug_max * T}
+    sample_aug: float = 0.05  # superres: the level used when sampling (and a cascade's default)
     # data
     data: str = ""
     hflip: bool = False
@@ -97,6 +102,12 @@ class TrainConfig:
             raise UserError("say how long to train: --max-steps N or --epochs E")
         if self.lr <= 0 or not 0 <= self.ema_decay < 1:
             raise UserError("lr must be > 0 and ema_decay in [0, 1)")
+        if (self.task == "superres") != (self.low_res is not None):
+            raise UserError(
+                "task superres needs low_res (e.g. --low-res 32), and only it takes one"
+            )
+        if not 0 <= self.sample_aug <= self.aug_max <= 1:
+            raise UserError("need 0 <= sample_aug <= aug_max <= 1 (fractions of T)")
         if self.batch_size % self.grad_accum:
             raise UserError(
                 f"batch_size {self.batch_size} must be divisible by grad_accum {self.grad_accum}"
@@ -104,7 +115,9 @@ class TrainConfig:
         return self
 
 
-_LITERALS = {"optimizer": Optimizer, "precision": Precision, "lr_schedule": LrSchedule}
+_LITERALS = {
+    "optimizer": Optimizer, "precision": Precision, "lr_schedule": LrSchedule, "task": Task,
+}  # fmt: skip
 
 _SEED_COMMON = dict(
     model="seed", schedule="linear", optimizer="adam", lr=1e-4, grad_clip=None, batch_size=4,

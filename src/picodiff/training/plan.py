@@ -57,6 +57,10 @@ def saved_bytes(model: UNet, batch: int, precision: str = "fp32") -> int:
     c = model.config
     x = torch.randn(batch, c.image_channels, c.image_size, c.image_size)
     t = torch.randint(0, 1000, (batch,))
+    extra = {}
+    if c.low_res_size:  # a super-resolution network also takes its low-resolution input
+        low = torch.randn(batch, c.image_channels, c.low_res_size, c.low_res_size)
+        extra = {"low_res": low, "aug_level": torch.zeros(batch, dtype=torch.long)}
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: dict[int, int] = {}
 
@@ -71,7 +75,7 @@ def saved_bytes(model: UNet, batch: int, precision: str = "fp32") -> int:
         torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
         torch.autocast("cpu", dtype=dtype, enabled=dtype is not None),
     ):
-        model.train()(x, t)
+        model.train()(x, t, **extra)
     return sum(seen.values())
 
 

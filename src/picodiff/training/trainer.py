@@ -8,21 +8,25 @@ uninterrupted one would.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..checkpoint import load_weights
+from ..cascade import Stage, generate, upscale
+from ..checkpoint import Checkpoint, load_weights
 from ..data import ImageStore
-from ..diffusion import NoiseSchedule, diffusion_loss, image_generators, sample
+from ..diffusion import NoiseSchedule, diffusion_loss, image_generators
 from ..errors import UserError
 from ..imageio import make_grid, save_png, to_uint8
 from ..models import UNet, UNetConfig
+from ..superres import Conditioning, degrade
 from .batches import BatchPlan, derive_seed
 from .config import TrainConfig, save_config
 from .distributed import Distributed, pick_device
@@ -49,9 +53,10 @@ class Trainer:
         self.device = pick_device(config.device)
         self.dist = Distributed.from_env(self.device)
         self.store = ImageStore(config.data, "train")
-        self.validator = self._make_validator()
         self.unet_config = build_unet_config(config, self.store)
         self.schedule = build_schedule(config)
+        self.superres = make_conditioning(config, self.schedule)
+        self.validator = self._make_validator()
         self._check_parallel_split()
         self._check_memory()
         self.plan = BatchPlan(len(self.store), config.batch_size, config.seed)
@@ -118,6 +123,8 @@ class Trainer:
         t = torch.randint(0, self.schedule.T, (cfg.batch_size,), generator=gen)
         noise = torch.randn((cfg.batch_size, *self.image_shape), generator=gen)
         flips = torch.rand(cfg.batch_size, generator=gen) < 0.5
+        if self.superres:
+            levels, aug_noise = self.superres.draw(gen, cfg.batch_size, self.image_shape[0])
         torch.manual_seed(derive_seed(cfg.seed, 3, step, rank))  # dropout
         self._set_lr(step)
         self.model.train()
@@ -128,10 +135,14 @@ class Trainer:
             x0 = self.store.batch(rows[part].tolist())
             if cfg.hflip:
                 x0 = torch.where(flips[part, None, None, None], x0.flip(-1), x0)
+            x0, net = x0.to(self.device), self.net
+            if self.superres:
+                extra = self.superres.inputs(x0, levels[part], aug_noise[part])
+                net = functools.partial(net, **{k: v.to(self.device) for k, v in extra.items()})
             sync = m == cfg.grad_accum - 1 or not self.dist.enabled
             with contextlib.nullcontext() if sync else self.net.no_sync(), self._autocast():
                 loss = diffusion_loss(
-                    self.net, self.schedule, x0.to(self.device), t=t[part].to(self.device),
+                    net, self.schedule, x0, t=t[part].to(self.device),
                     noise=noise[part].to(self.device), prediction=cfg.prediction,
                     min_snr_gamma=cfg.min_snr_gamma,
                 ) / cfg.grad_accum  # fmt: skip
@@ -217,28 +228,42 @@ class Trainer:
         plot_losses(series, self.run.loss_plot)
 
     def _sample_grid(self) -> None:
-        cfg = self.cfg
+        """A grid from the EMA weights and a fixed seed; for super-resolution, rows of
+        (bicubic upsampling of the input, the model's output, the original)."""
+        cfg, n = self.cfg, self.cfg.sample_n
+        stage = Stage(
+            Checkpoint(self._ema_model(), self.schedule, cfg.prediction, self._metadata()),
+            sampler=cfg.sample_method, steps=min(cfg.sample_steps, self.schedule.T),
+        )  # fmt: skip
+        generators = image_generators(cfg.seed, range(n))
         with torch.no_grad():
-            images = sample(
-                self._ema_model(), self.schedule, (cfg.sample_n, *self.image_shape),
-                method=cfg.sample_method, steps=min(cfg.sample_steps, self.schedule.T),
-                generator=image_generators(cfg.seed, range(cfg.sample_n)),
-                prediction=cfg.prediction, device=self.device,
-            )  # fmt: skip
-        save_png(
-            self.run.samples / f"step-{self.progress.step:07d}.png", make_grid(to_uint8(images))
-        )
+            if not self.superres:
+                rows = [generate(stage, n, generators)]
+            else:
+                truth = self.validator.x0[:n] if self.validator else self.store.batch(range(n))
+                low = degrade(truth, cfg.low_res)
+                size = self.unet_config.image_size
+                bicubic = F.interpolate(low, size=(size, size), mode="bicubic")
+                rows = [bicubic, upscale(stage, low, generators), truth]
+        grid = make_grid(to_uint8(torch.cat([r.cpu() for r in rows])), ncols=len(rows[0]))
+        save_png(self.run.samples / f"step-{self.progress.step:07d}.png", grid)
 
-    def _checkpoint_contents(self) -> dict:
-        p = self.progress
+    def _metadata(self) -> dict:
+        p, cfg = self.progress, self.cfg
         metadata = {
             "step": p.step, "epoch": self.plan.epoch_of(max(p.step - 1, 0)),
             "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
-            "train_config": self.cfg.to_dict(),
+            "train_config": cfg.to_dict(),
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
         }  # fmt: skip
+        if self.superres:
+            metadata["superres"] = {"low_res": cfg.low_res, "aug_max": cfg.aug_max,
+                                    "sample_aug": cfg.sample_aug}  # fmt: skip
+        return metadata
+
+    def _checkpoint_contents(self) -> dict:
         return dict(model=self.model, schedule=self.schedule, prediction=self.cfg.prediction,
-                    ema_state=self.ema.state_dict(), metadata=metadata)  # fmt: skip
+                    ema_state=self.ema.state_dict(), metadata=self._metadata())  # fmt: skip
 
     def _save(self) -> None:
         if not self.dist.is_main:
@@ -273,10 +298,8 @@ class Trainer:
                     "early stopping (patience) needs a validation split; the store has none"
                 )
             return None
-        schedule = build_schedule(self.cfg)
-        return Validator(
-            ImageStore(self.cfg.data, "val"), schedule, self.cfg.val_size, self.cfg.seed
-        )
+        val = ImageStore(self.cfg.data, "val")
+        return Validator(val, self.schedule, self.cfg.val_size, self.cfg.seed, self.superres)
 
     def _check_parallel_split(self) -> None:
         parts = self.dist.world_size * self.cfg.grad_accum
@@ -326,23 +349,36 @@ class Trainer:
                 signal.signal(sig, old)
 
 
-def build_unet_config(cfg: TrainConfig, store: ImageStore) -> UNetConfig:
-    if cfg.image_size is not None and cfg.image_size != store.size:
+def build_unet_config(cfg: TrainConfig, store: ImageStore | None) -> UNetConfig:
+    """The network for `cfg`, at the store's resolution and channels (or the config's alone)."""
+    overrides = dict(cfg.unet)
+    channels = overrides.pop("image_channels", store.channels if store else 3)
+    size = store.size if store else cfg.image_size
+    if store and cfg.image_size is not None and cfg.image_size != store.size:
         raise UserError(
             f"this config trains at {cfg.image_size} px but the store {store.path} holds "
             f"{store.size} px images: prepare one with --size {cfg.image_size} or pass "
             f"--set image_size={store.size}"
         )
-    overrides = dict(cfg.unet)
-    if overrides.pop("image_channels", store.channels) != store.channels:
+    if store and channels != store.channels:
         raise UserError(f"unet.image_channels differs from the store's {store.channels} channels")
+    if size is None:
+        raise UserError("give a dataset (--data) or an image_size (e.g. --set image_size=64)")
+    if cfg.task == "superres":
+        overrides["low_res_size"] = cfg.low_res
     try:
         return UNetConfig.preset(
-            cfg.model, image_channels=store.channels, image_size=store.size,
+            cfg.model, image_channels=channels, image_size=size,
             gradient_checkpointing=cfg.gradient_checkpointing, **overrides,
         )  # fmt: skip
     except (TypeError, ValueError) as err:
         raise UserError(f"invalid network: {err}") from None
+
+
+def make_conditioning(cfg: TrainConfig, schedule: NoiseSchedule) -> Conditioning | None:
+    if cfg.task != "superres":
+        return None
+    return Conditioning(schedule, cfg.low_res, round(cfg.aug_max * (schedule.T - 1)))
 
 
 def build_schedule(cfg: TrainConfig) -> NoiseSchedule:

@@ -1,0 +1,132 @@
+"""Cascaded sampling: a base model, then super-resolution stages, each with its own sampler.
+
+    from picodiff.cascade import Cascade
+    cascade = Cascade.from_paths(["runs/base-16/best", "runs/sr-16-32/best"])
+    images = cascade.sample(8, seed=0)          # [8, C, 32, 32] in [-1, 1]
+
+Image i of a seed depends only on (seed, i), at every stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .diffusion import DEFAULT_STEPS, image_generators, sample
+from .diffusion.noise import derive_seed, randn
+from .errors import UserError
+from .superres import augment
+
+
+@dataclass
+class Stage:
+    """One model of a cascade and how to sample it. aug_level: the conditioning augmentation
+    (a fraction of T) of a super-resolution stage; None takes the one it was trained with."""
+
+    checkpoint: Checkpoint
+    sampler: str = "dpmpp2m"
+    steps: int | None = None
+    eta: float = 0.0
+    aug_level: float | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.checkpoint.path or "in-memory model")
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.config.image_size
+
+    @property
+    def low_res(self) -> int:
+        return self.checkpoint.config.low_res_size
+
+    def aug_timestep(self) -> int:
+        level = self.aug_level
+        if level is None:
+            level = self.checkpoint.metadata.get("superres", {}).get("sample_aug", 0.0)
+        return round(level * (self.checkpoint.schedule.T - 1))
+
+
+class Cascade:
+    """A base model followed by super-resolution stages whose resolutions chain up."""
+
+    def __init__(self, stages: Sequence[Stage]):
+        self.stages = list(stages)
+        check_chain(self.stages)
+
+    @classmethod
+    def from_paths(cls, paths: Sequence[str], device="cpu", **options) -> Cascade:
+        return cls([Stage(load_checkpoint(p, device=device), **options) for p in paths])
+
+    @property
+    def size(self) -> int:
+        return self.stages[-1].size
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int, start: int = 0, callback=None) -> list[torch.Tensor]:
+        """Images start..start+n-1 of `seed`; returns every stage's output, the last one last."""
+        outputs, indices = [], range(start, start + n)
+        for k, stage in enumerate(self.stages):
+            generators = image_generators(derive_seed(seed, k) if k else seed, indices)
+            report = partial(callback, k) if callback else None
+            if k == 0:
+                outputs.append(generate(stage, n, generators, report))
+            else:
+                outputs.append(upscale(stage, outputs[-1], generators, report))
+        return outputs
+
+
+def check_chain(stages: Sequence[Stage]) -> None:
+    """Refuse a cascade whose stages do not fit together, saying which and why."""
+    if not stages:
+        raise UserError("a cascade needs at least one model")
+    if stages[0].low_res:
+        raise UserError(
+            f"{stages[0].name} is a super-resolution model; a cascade starts with a base"
+        )
+    for before, stage in zip(stages, stages[1:]):
+        c, prev = stage.checkpoint.config, before.checkpoint.config
+        if not stage.low_res:
+            raise UserError(f"{stage.name} is not a super-resolution model")
+        if stage.low_res != before.size or c.image_channels != prev.image_channels:
+            raise UserError(
+                f"{stage.name} was trained for {stage.low_res} -> {stage.size} px, "
+                f"{c.image_channels} channel(s), but {before.name} makes {before.size} px, "
+                f"{prev.image_channels} channel(s) images"
+            )
+
+
+def generate(stage: Stage, n: int, generators, callback: Callable | None = None) -> torch.Tensor:
+    """Sample n images from a base (unconditional) stage."""
+    ckpt, c = stage.checkpoint, stage.checkpoint.config
+    return sample(
+        ckpt.model, ckpt.schedule, (n, c.image_channels, c.image_size, c.image_size),
+        **_sampling_options(stage, generators, callback),
+    )  # fmt: skip
+
+
+def upscale(stage: Stage, low: torch.Tensor, generators, callback=None) -> torch.Tensor:
+    """Sample a super-resolution stage conditioned on `low` [B, C, h, w] in [-1, 1]."""
+    ckpt, c = stage.checkpoint, stage.checkpoint.config
+    device = next(ckpt.model.parameters()).device
+    level = torch.full((len(low),), stage.aug_timestep(), dtype=torch.long, device=device)
+    noise = randn(low.shape, generators, device=device)
+    extra = {"low_res": augment(ckpt.schedule, low.to(device), level, noise), "aug_level": level}
+    return sample(
+        partial(ckpt.model, **extra), ckpt.schedule,
+        (len(low), c.image_channels, c.image_size, c.image_size),
+        **_sampling_options(stage, generators, callback),
+    )  # fmt: skip
+
+
+def _sampling_options(stage: Stage, generators, callback) -> dict:
+    ckpt = stage.checkpoint
+    steps = stage.steps or min(DEFAULT_STEPS.get(stage.sampler, ckpt.schedule.T), ckpt.schedule.T)
+    device = next(ckpt.model.parameters()).device
+    return dict(method=stage.sampler, steps=steps, eta=stage.eta, generator=generators,
+                prediction=ckpt.prediction, callback=callback, device=device)  # fmt: skip

@@ -47,7 +47,8 @@ def run_case(case: str, precision: str, checkpointing: bool, steps: int, work: P
     sets = {
         "batch_size": spec["batch"], "precision": precision,
         "gradient_checkpointing": str(checkpointing).lower(), "log_every": 1,
-        "val_every": 10**6, "checkpoint_every": 10**6, "sample_every": 10**6, "warmup_steps": 0, "patience": "null",
+        "val_every": 10**6, "checkpoint_every": 10**6, "sample_every": 10**6, "warmup_steps": 0,
+        "patience": "null",
     }  # fmt: skip
     command = [sys.executable, "-m", "picodiff", "train", "--data", str(store), "--out", str(out),
                "--preset", spec["preset"], "--max-steps", str(steps + 1)]  # fmt: skip
@@ -76,7 +77,7 @@ def main() -> None:
         for case in args.cases:
             for precision, ckpt in MODES:
                 r = run_case(case, precision, ckpt, args.steps, Path(tmp))
-                print(f"{case:<10} {CASES[case]['batch']:>5} {precision:>9} {str(ckpt):>13} "
+                print(f"{case:<10} {CASES[case]['batch']:>5} {precision:>9} {ckpt!s:>13} "
                       f"{r['images_per_s']:>9.2f} {r['peak_mb']:>8.0f}", flush=True)  # fmt: skip
 
 

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "picodiff.commands.convert_seed",
         "turn a seed-project .pth into a checkpoint",
     ),
+    "prepare": ("picodiff.commands.prepare", "turn images into a training-ready dataset store"),
+    "info": ("picodiff.commands.info", "print a dataset store's summary"),
     "train": ("picodiff.commands.train", "train a DDPM on a dataset store"),
 }
 

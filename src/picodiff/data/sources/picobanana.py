@@ -1,0 +1,168 @@
+"""Pico-Banana-400K: sft.jsonl, preference.jsonl, multi-turn.jsonl or a manifest .txt of URLs.
+
+--images source takes each row's Open Images photo (`open_image_input_url`; for multi-turn rows
+the file with id "original_input_image"): what the seed trained on. --images edited takes the
+edited outputs: `output_image` (or the other multi-turn files) under --base-url. Photos come from
+a local Open Images copy (OpenImagesIndex) when one is given, else from HTTP (Downloader). The
+same image listed by several rows has one key (its URL), so the pipeline stores it once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import UserError
+from ..download import Downloader, DownloadFailed, DownloadOptions
+from ..images import Rejected
+from .base import Item, Source
+from .openimages import OpenImagesIndex
+
+CDN_BASE_URL = "https://ml-site.cdn-apple.com/datasets/pico-banana-300k/nb/"
+SOURCE_FILE_ID = "original_input_image"
+# The seed's 21,896-image subset (experiments A and C) used these two edit types.
+SEED_EDIT_TYPES = (
+    "Strong artistic style transfer (e.g., Van Gogh/anime/etc.)",
+    "Relocate an object (change its position/spatial relation)",
+)
+
+
+@dataclass(frozen=True)
+class PicoBananaOptions:
+    images: str = "source"  # "source" | "edited"
+    base_url: str = CDN_BASE_URL
+    edit_types: tuple[str, ...] = ()
+    openimages_dir: Path | None = None
+    openimages_csv: Path | None = None
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+class PicoBananaSource(Source):
+    name = "picobanana"
+
+    def __init__(self, source: str, options: PicoBananaOptions, download: DownloadOptions):
+        self.source, self.options = source, options
+        self.downloader = Downloader(download)
+        self.is_manifest = source.lower().endswith(".txt")
+        self._validate()
+        self.edit_type_counts: Counter[str] = Counter()  # every edit type seen, filtered or not
+        self._file: Path | None = None
+
+    def _validate(self) -> None:
+        opts = self.options
+        if opts.images not in ("source", "edited"):
+            raise UserError(f"--images must be 'source' or 'edited', not {opts.images!r}")
+        if (opts.openimages_dir is None) != (opts.openimages_csv is None):
+            raise UserError("--openimages-dir and --openimages-csv go together: give both")
+        if opts.openimages_dir is not None and opts.images == "edited":
+            raise UserError("--openimages-dir serves source photos; drop it with --images edited")
+        if self.is_manifest and opts.images == "source":
+            raise UserError("a manifest .txt lists edited images only: add --images edited")
+
+    @property
+    def file(self) -> Path:
+        """The jsonl/txt on disk (downloaded into the cache once if SOURCE is a URL)."""
+        if self._file is None:
+            self._file = self._local_copy()
+        return self._file
+
+    def _local_copy(self) -> Path:
+        if not is_url(self.source):
+            path = Path(self.source)
+            if not path.is_file():
+                raise UserError(f"{path}: no such file")
+            return path
+        try:
+            return self.downloader.fetch(self.source)
+        except DownloadFailed as failure:
+            raise UserError(f"cannot download {self.source}: {failure}") from None
+
+    def candidates(self) -> Iterator[Item]:
+        self.edit_type_counts.clear()
+        name = Path(self.source).name
+        with open(self.file, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    yield from self._row_items(line, {"file": name, "line": number})
+
+    def _row_items(self, line: str, where: dict) -> Iterator[Item]:
+        if self.is_manifest:
+            url = line.strip()
+            yield Item(key=url, provenance={"source": url, **where}, url=url)
+            return
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield _rejected(where, "bad-row", f"invalid JSON ({err})")
+            return
+        edit_type = row.get("edit_type")
+        self.edit_type_counts[edit_type] += 1
+        if self.options.edit_types and edit_type not in self.options.edit_types:
+            return
+        urls = self._image_urls(row)
+        if not urls:
+            yield _rejected(where, "no-url", f"row has no {self.options.images} image field")
+        for url in urls:
+            provenance = {"source": url, **where, "edit_type": edit_type}
+            yield Item(key=url, provenance=provenance, url=url)
+
+    def _image_urls(self, row: dict) -> list[str]:
+        """The URLs of the images this row contributes under --images."""
+        want_source = self.options.images == "source"
+        if isinstance(row.get("files"), list):  # multi-turn: [{"id": ..., "url": ...}, ...]
+            files = [f for f in row["files"] if isinstance(f, dict) and f.get("url")]
+            chosen = [f["url"] for f in files if (f.get("id") == SOURCE_FILE_ID) == want_source]
+        else:
+            field = "open_image_input_url" if want_source else "output_image"
+            chosen = [row[field]] if row.get(field) else []
+        return chosen if want_source else [self._edited_url(path) for path in chosen]
+
+    def _edited_url(self, path: str) -> str:
+        return path if is_url(path) else self.options.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def resolve(self, items: Iterator[Item]) -> Iterator[Item]:
+        if self.options.openimages_dir is not None:
+            index = OpenImagesIndex(
+                self.options.openimages_dir,
+                self.options.openimages_csv,
+                (item.url for item in self.candidates() if item.url),
+            )
+            yield from (_with_local_path(item, index) for item in items)
+            return
+        for item, outcome in self.downloader.fetch_all(items, lambda item: item.url):
+            if isinstance(outcome, DownloadFailed):
+                item.rejected = Rejected(outcome.reason, outcome.detail)
+            elif outcome is not None:
+                item.path = str(outcome)
+            yield item
+
+    def describe(self) -> dict:
+        facts = {"images": self.options.images, "edit_types": list(self.options.edit_types)}
+        if self.options.openimages_dir is None:
+            facts["downloads"] = dict(self.downloader.counts)
+        return facts
+
+    def warnings(self) -> list[str]:
+        unmatched = [t for t in self.options.edit_types if not self.edit_type_counts[t]]
+        seen = "; ".join(sorted(str(t) for t in self.edit_type_counts))
+        return [f"--edit-type {t!r} matched no row (edit types seen: {seen})" for t in unmatched]
+
+
+def _with_local_path(item: Item, index: OpenImagesIndex) -> Item:
+    if item.rejected is None:
+        try:
+            item.path = str(index.path_for(item.url))
+        except Rejected as rejected:
+            item.rejected = rejected
+    return item
+
+
+def _rejected(where: dict, reason: str, detail: str) -> Item:
+    key = f"{where['file']}:{where['line']}"
+    return Item(key=key, provenance={"source": key, **where}, rejected=Rejected(reason, detail))

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,14 +184,20 @@ def load_legacy(
     linear schedule (T = 1000 unless `schedule` says otherwise).
     """
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it reads anyway
+            warnings.simplefilter("ignore", UserWarning)
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
-    except Exception as err:  # unpickling refuses anything but tensors and plain containers
+    except pickle.UnpicklingError:  # weights_only refuses anything but tensors and containers
         raise CheckpointError(
-            f"{path}: cannot be loaded safely with weights_only=True ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else 'unreadable'}); only plain state dicts "
-            "of tensors are accepted"
+            f"{path}: refused: it holds Python objects besides tensors, which could run code "
+            "when unpickled (only plain state dicts load, with weights_only=True)"
+        ) from None
+    except Exception as err:
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch file ({type(err).__name__}); only plain state "
+            "dicts of tensors are accepted"
         ) from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: expected a state dict, found {type(raw).__name__}")

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("picodiff.commands.prepare", "turn images into a training-ready dataset store"),
     "info": ("picodiff.commands.info", "print a dataset store's summary"),
     "train": ("picodiff.commands.train", "train a DDPM on a dataset store"),
+    "serve": ("picodiff.commands.serve", "serve models over a REST API (and the web page)"),
 }
 
 

@@ -1,0 +1,166 @@
+"""Serve models over HTTP: the REST API (and the web page when built), with waitress.
+
+Models are looked for in --models (default: $PICODIFF_MODELS, else ./models; a missing folder
+simply holds none) and in the models bundled with picodiff. The API is described at
+/api/openapi.json; metrics are at /metrics.
+
+Examples:
+    picodiff serve
+    picodiff serve --models runs/best --port 9000 --max-batch 16
+    picodiff serve --rollout rollout.yaml
+    curl -X POST 'http://127.0.0.1:8000/api/generate?wait=true' \\
+         -H 'Content-Type: application/json' -d '{"model": "NAME", "n": 4, "seed": 0}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from ..serving.catalog import ModelEntry
+from ..serving.config import ServeConfig, default_models_dir
+
+# (flag, type, help) of every option that sets the ServeConfig field of the same name
+OPTIONS = [
+    ("--host", str, "address to listen on (0.0.0.0 = every network)"),
+    ("--port", int, "TCP port (0 = any free port)"),
+    ("--max-batch", int, "images per forward pass, shared across requests (1 = no batching)"),
+    ("--max-n", int, "most images per request"),
+    ("--max-steps", int, "most denoising steps per request"),
+    ("--queue-size", int, "queued jobs before requests get 429"),
+    ("--memory-mb", int, "memory budget of the loaded-model cache (least recently used leave)"),
+    ("--threads", int, "HTTP threads (each streaming or ?wait=true client holds one)"),
+    (
+        "--reload-interval",
+        float,
+        "seconds between checks of the model folders for changes "
+        "(0 = only on POST /api/models/reload)",
+    ),
+    ("--preview-every", int, "denoising steps between preview images (0 = about 8 per job)"),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ServeConfig()
+    parser.add_argument(
+        "--models",
+        type=Path,
+        metavar="DIR",
+        default=default_models_dir(),
+        help="folder of models (checkpoint folders, .pt/.pth files); "
+        "$PICODIFF_MODELS sets the default",
+    )
+    for flag, kind, text in OPTIONS:
+        name = flag[2:].replace("-", "_")
+        parser.add_argument(flag, type=kind, default=getattr(defaults, name), help=text)
+    parser.add_argument(
+        "--rollout",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="rollout YAML file (aliases with shadow, A/B or canary)",
+    )
+    parser.add_argument(
+        "--device",
+        action="append",
+        dest="devices",
+        metavar="DEVICE",
+        help="device to sample on, one worker each; repeat for several (none given: every "
+        "GPU, else the CPU)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="PyTorch CPU threads (0 = its default, one per core)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import waitress  # imported here: other commands do not need the server
+
+    from ..serving import create_app
+
+    config = _config(args)
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    app = create_app(config)
+    try:
+        server = waitress.create_server(
+            app, host=config.host, port=config.port, threads=config.threads, ident="picodiff"
+        )
+    except OSError as err:
+        raise UserError(
+            f"cannot listen on {config.host}:{config.port} ({err.strerror or err})"
+        ) from None
+    services = app.extensions["picodiff"]
+    port = server.effective_port  # type: ignore[union-attr]
+    _print_startup(config, port, services.manager.entries())
+    _print_rollouts(services.rollouts.describe())
+    try:
+        server.run()
+    finally:
+        services.close()
+    return 0
+
+
+def _config(args: argparse.Namespace) -> ServeConfig:
+    names = ["models", "rollout", *(flag[2:].replace("-", "_") for flag, _, _ in OPTIONS)]
+    try:
+        return ServeConfig(
+            **{name: getattr(args, name) for name in names}, devices=tuple(args.devices or ())
+        )
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _print_startup(config: ServeConfig, port: int, entries: list[ModelEntry]) -> None:
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    print(
+        f"picodiff serve: http://{host}:{port}/  (API /api, docs /api/openapi.json, "
+        "metrics /metrics)",
+        flush=True,
+    )
+    if not _is_loopback(config.host):
+        print(f"warning: listening on {config.host}: reachable from other machines", flush=True)
+    roots = ", ".join(str(root) for root in config.roots if root.is_dir()) or "none found"
+    valid = sum(e.valid for e in entries)
+    print(f"models ({valid} valid, {len(entries) - valid} invalid; from {roots}):", flush=True)
+    for entry in entries:
+        print(f"  {_describe(entry)}", flush=True)
+    if not entries:
+        print(f"  none: put checkpoint folders in {config.models} (or set --models)", flush=True)
+
+
+def _print_rollouts(rollouts: list[dict]) -> None:
+    for r in rollouts:
+        stable, candidate = r["versions"]
+        state = f"{r['status']}, candidate share {r['candidate_percent']:g}%"
+        reason = f": {r['reason']}" if r["reason"] else ""
+        print(
+            f"rollout {r['alias']}: {r['mode']} {stable} -> {candidate} ({state}){reason}",
+            flush=True,
+        )
+
+
+def _describe(entry: ModelEntry) -> str:
+    if not entry.valid:
+        return f"INVALID {entry.name}: {entry.reason}"
+    fid = f", FID {entry.fid:g}" if entry.fid is not None else ""
+    schedule = (entry.schedule or {}).get("name")
+    text = (
+        f"ok      {entry.name}: {entry.image_size} px, {entry.channels} channel(s), "
+        f"T={entry.T} {schedule}, {entry.parameters:,} parameters{fid} [{entry.version}]"
+    )
+    return "\n            ".join([text, *(f"warning: {w}" for w in entry.warnings)])
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

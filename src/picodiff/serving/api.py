@@ -1,0 +1,154 @@
+"""The REST API blueprint (/api): models, generation jobs, live events, rollouts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .. import __version__
+from .jobs import Job
+from .openapi import openapi_document
+from .sse import job_events
+from .validation import ApiError, parse_flag, parse_generate, parse_json
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+def services():
+    """The app's Services (created once per app by create_app)."""
+    return current_app.extensions["picodiff"]
+
+
+@api.get("/health")
+def health():
+    return {"status": "ok", "version": __version__}
+
+
+@api.get("/ready")
+def ready():
+    svc = services()
+    workers = all(worker.is_alive() for worker in svc.queue.workers) and bool(svc.queue.workers)
+    valid = sum(entry.valid for entry in svc.manager.entries())
+    body = {"ready": workers and valid > 0, "workers": workers, "valid_models": valid}
+    return body, 200 if body["ready"] else 503
+
+
+@api.get("/models")
+def models():
+    return jsonify(_describe_models())
+
+
+@api.get("/models/<name>")
+def model(name: str):
+    found = [m for m in _describe_models() if m["name"] == name]
+    if not found:
+        raise ApiError(404, f"no model named {name!r}; GET /api/models lists them")
+    return found[0]
+
+
+@api.post("/models/reload")
+def reload_models():
+    changes = services().manager.scan()
+    return {**changes, "models": _describe_models()}
+
+
+def _describe_models() -> list[dict]:
+    """Every model as GET /api/models shows it, with whether it is loaded now."""
+    manager = services().manager
+    loaded = {key.split("@")[0] for key in manager.loaded()}
+    return [{**e.describe(), "loaded": e.name in loaded} for e in manager.entries()]
+
+
+@api.post("/generate")
+def generate():
+    """Queue a job (202); with ?wait=true answer with its images once done."""
+    svc = services()
+    wait = parse_flag("wait", request.args.get("wait"))
+    body = parse_generate(parse_json(request.get_data(cache=False)), svc.config)
+    client = request.headers.get("X-Client-Id") or request.remote_addr or "anonymous"
+    routed = svc.rollouts.route(body.model, client)
+    model, shadow = routed or (body.model, None)
+    alias = body.model if routed else None
+    job = _submit(replace(body, model=model), alias, client)
+    if shadow:  # the candidate draws the very images the client gets from stable
+        _submit_shadow(replace(body, model=shadow, seed=job.request.seed), alias)
+    if wait:
+        return _wait(job)
+    return job.summary(), 202, {"Location": f"/api/jobs/{job.id}"}
+
+
+def _submit(body, alias: str | None, client: str, shadow: bool = False) -> Job:
+    svc = services()
+    entry = svc.manager.require(body.model)
+    job = Job(body.for_model(entry, svc.config), entry.version, alias, client, shadow)
+    svc.queue.submit(job)
+    if not shadow:
+        svc.jobs.add(job)
+    return job
+
+
+def _submit_shadow(body, alias: str) -> None:
+    """The candidate's copy of a request; a shadow never fails the client's request."""
+    try:
+        _submit(body, alias, "shadow", shadow=True)
+    except Exception as err:  # full queue, invalid candidate: recorded, not returned
+        services().rollouts.shadow_skipped(alias, err)
+
+
+def _wait(job: Job):
+    if not job.wait_finished(services().config.wait_timeout):
+        return job.summary(), 202, {"Location": f"/api/jobs/{job.id}"}
+    if job.status == "done":
+        return {**job.summary(), "images_base64": job.images_base64()}, 200
+    if job.status == "failed":
+        error = job.error or {"status": 500, "message": "the job failed"}
+        return {"error": error, "job": job.summary()}, error["status"]
+    raise ApiError(409, f"job {job.id} was cancelled")
+
+
+def _job(job_id: str) -> Job:
+    job = services().jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r} (finished jobs are kept for a while only)")
+    return job
+
+
+@api.get("/jobs/<job_id>")
+def job_status(job_id: str):
+    return _job(job_id).summary()
+
+
+@api.delete("/jobs/<job_id>")
+def cancel_job(job_id: str):
+    job = _job(job_id)
+    if not services().queue.cancel(job):
+        raise ApiError(409, f"job {job_id} is already {job.status}")
+    return job.summary()
+
+
+@api.get("/jobs/<job_id>/events")
+def job_event_stream(job_id: str):
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Response(job_events(_job(job_id)), mimetype="text/event-stream", headers=headers)
+
+
+@api.get("/jobs/<job_id>/images/<int:index>.png")
+def job_image(job_id: str, index: int):
+    job = _job(job_id)
+    if index >= job.request.n:
+        raise ApiError(404, f"job {job_id} has {job.request.n} image(s), numbered from 0")
+    image = job.images[index]
+    if image is None:
+        raise ApiError(409, f"image {index} of job {job_id} is not ready (job {job.status})")
+    return Response(image, mimetype="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+@api.get("/rollouts")
+def rollouts():
+    return jsonify(services().rollouts.describe())
+
+
+@api.get("/openapi.json")
+def openapi():
+    return openapi_document(services().config)

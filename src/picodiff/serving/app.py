@@ -1,0 +1,127 @@
+"""The Flask app factory: `create_app(config=None)` builds one server's services and routes.
+
+    from picodiff.serving import create_app
+    app = create_app({"models": "models", "max_batch": 8})  # a dict of ServeConfig overrides
+
+The model manager, queue, job store, metrics and rollouts are created once per app and kept in
+`app.extensions["picodiff"]`, never per request. Serve it with waitress (`picodiff serve`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .api import api
+from .config import ServeConfig
+from .errors import register_error_handlers
+from .jobs import JobStore
+from .logs import log_event, setup_logging
+from .manager import ModelManager
+from .metrics import Metrics
+from .queue import GenerationQueue
+from .rollout import Rollouts
+from .web import web
+
+
+@dataclass
+class Services:
+    """Everything one app shares between requests."""
+
+    config: ServeConfig
+    metrics: Metrics
+    manager: ModelManager
+    queue: GenerationQueue
+    jobs: JobStore
+    rollouts: Rollouts
+
+    def close(self) -> None:
+        """Stop the workers and the model watcher (tests; the process exit does it too)."""
+        self.queue.close()
+        self.manager.close()
+
+
+def build_services(config: ServeConfig) -> Services:
+    metrics = Metrics()
+    manager = ModelManager(config.roots, config.memory_budget, metrics)
+    queue = GenerationQueue(
+        manager,
+        metrics,
+        max_batch=config.max_batch,
+        queue_size=config.queue_size,
+        preview_every=config.preview_every,
+    )
+    rollouts = Rollouts.load(config.rollout, manager, metrics)
+    queue.listeners += [rollouts.record, _log_job]
+    queue.start(config.devices or default_devices())
+    manager.watch(config.reload_interval)
+    return Services(config, metrics, manager, queue, JobStore(config.keep_jobs), rollouts)
+
+
+def default_devices() -> tuple[str, ...]:
+    """One worker per CUDA device, else one for the CPU."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)
+
+
+def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
+    """A ready Flask app; `config` is a ServeConfig or a dict of overrides (tests)."""
+    config = ServeConfig.build(config)
+    setup_logging(config.log_json)
+    app = Flask("picodiff.serving", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["picodiff"] = services = build_services(config)
+    app.register_blueprint(api)
+    app.register_blueprint(web)
+    register_error_handlers(app)
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(services.metrics.export(), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def count_request(response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        services.metrics.requests.labels(request.method, route, response.status_code).inc()
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        log_event(
+            "request",
+            method=request.method,
+            path=request.path,
+            route=route,
+            status=response.status_code,
+            ms=round(elapsed * 1000, 2),
+            client=request.remote_addr,
+        )
+        return response
+
+    return app
+
+
+def _log_job(job) -> None:
+    latency = (job.finished or time.time()) - job.created
+    log_event(
+        "job",
+        id=job.id,
+        model=job.model,
+        version=job.version,
+        alias=job.alias,
+        shadow=job.shadow,
+        n=job.request.n,
+        sampler=job.request.sampler,
+        steps=job.request.steps,
+        status=job.status,
+        latency_s=round(latency, 4),
+        error=job.error,
+    )

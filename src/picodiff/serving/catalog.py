@@ -1,0 +1,267 @@
+"""The model catalog: which models the model roots hold and whether each one can be served.
+
+A root's children are models: a checkpoint directory (config.json + safetensors) or a legacy
+`.pt`/`.pth` state dict of the seed network, with an optional sidecar `NAME.json`
+(`{"image_size": 84, "T": 500, "beta_start": 1e-4, "beta_end": 0.02}`; defaults 64 px, T=1000).
+Every model is validated before use (config, tensor names, shapes, dtypes, finite values);
+one that fails is listed with the reason, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from ..checkpoint import (
+    CONFIG_FILE,
+    EMA_FILE,
+    LEGACY_SUFFIXES,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_legacy,
+    read_config,
+)
+from ..diffusion import NoiseSchedule
+from ..diffusion.forward import check_prediction
+from ..models import UNet, UNetConfig
+
+LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model found in a root: what it is, whether it is servable, and why not."""
+
+    name: str
+    path: Path
+    kind: str  # "checkpoint" or "legacy"
+    signature: tuple = ()  # (file, size, mtime) of every file it is read from
+    valid: bool = False
+    reason: str | None = None
+    version: str | None = None
+    image_size: int | None = None
+    channels: int | None = None
+    T: int | None = None
+    schedule: dict[str, Any] | None = None
+    prediction: str | None = None
+    parameters: int | None = None
+    nbytes: int = 0  # memory its weights take once loaded
+    fid: float | None = None
+    warnings: tuple[str, ...] = ()
+    load_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def file_size(self) -> int:
+        return sum(size for _, size, _ in self.signature)
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON that GET /api/models shows for this model."""
+        schedule = self.schedule or {}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "valid": self.valid,
+            "reason": self.reason,
+            "kind": self.kind,
+            "resolution": self.image_size,
+            "channels": self.channels,
+            "T": self.T,
+            "schedule": schedule.get("name"),
+            "schedule_config": self.schedule,
+            "prediction": self.prediction,
+            "parameters": self.parameters,
+            "file_size": self.file_size,
+            "fid": self.fid,
+            "warnings": list(self.warnings),
+        }
+
+
+def discover(roots: tuple[Path, ...]) -> dict[str, Path]:
+    """name -> path of every model candidate; a name in an earlier root hides later ones."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for child in sorted(root.iterdir()):
+            if child.name.startswith(".") or child.name == "__pycache__":
+                continue
+            is_legacy = child.is_file() and child.suffix in LEGACY_SUFFIXES
+            name = child.stem if is_legacy else child.name
+            if (child.is_dir() or is_legacy) and name not in found:
+                found[name] = child
+    return found
+
+
+def signature(path: Path) -> tuple:
+    """(file name, size, mtime_ns) of each file a model is read from: changes mean reload."""
+    if path.is_dir():
+        files = [path / n for n in (CONFIG_FILE, WEIGHTS_FILE, EMA_FILE)]
+    else:
+        files = [path, path.with_suffix(".json")]
+    stats = []
+    for file in files:
+        try:
+            st = file.stat()
+        except OSError:
+            continue
+        stats.append((file.name, st.st_size, st.st_mtime_ns))
+    return tuple(stats)
+
+
+def inspect(name: str, path: Path) -> ModelEntry:
+    """Validate one model without keeping its weights; problems become `reason`."""
+    kind = "checkpoint" if path.is_dir() else "legacy"
+    entry = ModelEntry(name, path, kind, signature(path))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fields = _inspect_checkpoint(path) if kind == "checkpoint" else _inspect_legacy(path)
+        notes = tuple(dict.fromkeys(str(w.message) for w in caught))
+        return replace(entry, valid=True, warnings=notes, **fields)
+    except CheckpointError as err:
+        return replace(entry, reason=clean_reason(str(err), path))
+    except Exception as err:  # a model file must never take the server down
+        return replace(entry, reason=f"unreadable: {type(err).__name__}: {err}")
+
+
+def _inspect_checkpoint(path: Path) -> dict[str, Any]:
+    config = read_config(path)
+    try:
+        model_config = UNetConfig.from_dict(config["model"])
+        schedule = NoiseSchedule.from_config(config["schedule"])
+        prediction = check_prediction(config.get("prediction", "eps"))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path / CONFIG_FILE}: invalid config: {err}") from None
+    _check_samplable(path, model_config, schedule, prediction)
+    weights = path / (EMA_FILE if (path / EMA_FILE).exists() else WEIGHTS_FILE)
+    with torch.device("meta"):  # shapes and dtypes only, no memory
+        model = UNet(model_config)
+    check_tensors(weights, model.state_dict())
+    metadata = config.get("metadata") or {}
+    return _describe_model(model, schedule, prediction, metadata, weights)
+
+
+def _inspect_legacy(path: Path) -> dict[str, Any]:
+    options = _legacy_options(path)
+    schedule_config = {k: options[k] for k in ("T", "beta_start", "beta_end")}
+    schedule = NoiseSchedule.linear(**schedule_config)
+    ckpt = load_legacy(path, image_size=options["image_size"], schedule=schedule)
+    fields = _describe_model(ckpt.model, schedule, "eps", {}, path)
+    fields["load_options"] = {"image_size": options["image_size"], "schedule": schedule.config}
+    return fields
+
+
+def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dict[str, Any]:
+    state = model.state_dict()
+    return {
+        "version": str(metadata.get("version") or f"sha256:{_file_digest(weights)[:12]}"),
+        "image_size": model.config.image_size,
+        "channels": model.config.image_channels,
+        "T": schedule.T,
+        "schedule": schedule.config,
+        "prediction": prediction,
+        "parameters": model.num_parameters(),
+        "nbytes": sum(v.numel() * v.element_size() for v in state.values()),
+        "fid": _finite_number(metadata.get("fid")),
+    }
+
+
+def check_tensors(file: Path, expected: dict[str, torch.Tensor]) -> None:
+    """Names, shapes and dtypes as the config expects, and every value finite."""
+    try:
+        with safe_open(file, "pt") as weights:
+            names = set(weights.keys())
+            _check_names(file, names, set(expected))
+            problems = [
+                problem
+                for name in sorted(names)
+                if (problem := _tensor_problem(name, weights.get_tensor(name), expected[name]))
+            ]
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing weights file") from None
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{file}: corrupt or truncated safetensors file ({err})") from None
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(f"{file}: {'; '.join(problems[:3])}{more}")
+
+
+def _check_names(file: Path, names: set[str], expected: set[str]) -> None:
+    missing, unexpected = sorted(expected - names), sorted(names - expected)
+    parts = [f"missing {missing[:5]}"] if missing else []
+    parts += [f"unexpected {unexpected[:5]}"] if unexpected else []
+    if parts:
+        raise CheckpointError(f"{file}: tensor names do not match the config: {'; '.join(parts)}")
+
+
+def _tensor_problem(name: str, tensor: torch.Tensor, expected: torch.Tensor) -> str | None:
+    if tensor.shape != expected.shape:
+        return f"{name} has shape {tuple(tensor.shape)}, the config needs {tuple(expected.shape)}"
+    floating = tensor.is_floating_point()
+    if floating != expected.is_floating_point() or (
+        not floating and tensor.dtype != expected.dtype
+    ):
+        return f"{name} is {tensor.dtype}, expected {expected.dtype}"
+    if floating and not bool(torch.isfinite(tensor).all()):
+        return f"non-finite values (NaN or inf) in {name}"
+    return None
+
+
+def _check_samplable(path: Path, config: UNetConfig, schedule, prediction: str) -> None:
+    if getattr(config, "low_res_size", 0):
+        raise CheckpointError(
+            f"a super-resolution model ({config.low_res_size} -> {config.image_size} px): it "
+            "needs a low-resolution input, so it serves only as a stage of a cascade"
+        )
+    if float(schedule.alpha_bars[-1]) == 0.0 and prediction == "eps":
+        raise CheckpointError(
+            f"{path / CONFIG_FILE}: a zero-terminal-SNR schedule cannot be sampled with "
+            "prediction 'eps'"
+        )
+
+
+def _legacy_options(path: Path) -> dict[str, Any]:
+    sidecar = path.with_suffix(".json")
+    if not sidecar.exists():
+        return dict(LEGACY_DEFAULTS)
+    try:
+        options = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{sidecar}: invalid JSON ({err})") from None
+    unknown = sorted(set(options) - set(LEGACY_DEFAULTS)) if isinstance(options, dict) else None
+    if unknown is None or unknown:
+        raise CheckpointError(
+            f"{sidecar}: expected an object with keys from {sorted(LEGACY_DEFAULTS)}"
+            + (f", got unknown {unknown}" if unknown else "")
+        )
+    return {**LEGACY_DEFAULTS, **options}
+
+
+def _file_digest(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _finite_number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def clean_reason(message: str, path: Path) -> str:
+    """Reasons name files relative to the model root, not the server's file system."""
+    for prefix in (f"{path}: ", f"{path}{os.sep}", f"{path.parent}{os.sep}"):
+        message = message.replace(prefix, "")
+    return message

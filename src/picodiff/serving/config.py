@@ -1,0 +1,75 @@
+"""ServeConfig: every setting of the server, with the defaults `picodiff serve` shows."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).parent
+STATIC_DIR = PACKAGE_DIR / "static"  # the web page's build (issue 7), served at / when present
+BUNDLED_MODELS_DIR = PACKAGE_DIR / "bundled_models"  # models shipped inside the package
+
+
+def default_models_dir() -> Path:
+    """$PICODIFF_MODELS if set, else ./models (a missing directory just holds no models)."""
+    return Path(os.environ.get("PICODIFF_MODELS") or "models")
+
+
+def default_bundled_roots() -> tuple[Path, ...]:
+    return (BUNDLED_MODELS_DIR,) if BUNDLED_MODELS_DIR.is_dir() else ()
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Settings of one server. `create_app(config)` takes one of these or a dict of overrides."""
+
+    models: Path = field(default_factory=default_models_dir)
+    bundled_models: tuple[Path, ...] = field(default_factory=default_bundled_roots)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 32  # waitress threads: each waiting (?wait=true) or SSE client holds one
+    devices: tuple[str, ...] = ()  # one worker each; () = every CUDA device, else the CPU
+    max_batch: int = 16  # images per forward pass, across jobs that can share one
+    max_n: int = 16  # images per request
+    max_steps: int = 1000  # denoising steps per request
+    max_body_bytes: int = 16 * 1024
+    queue_size: int = 64  # queued jobs before 429
+    memory_mb: int = 2048  # budget of the loaded-model cache (parameters and buffers)
+    reload_interval: float = 2.0  # seconds between scans of the model roots; 0 = never
+    preview_every: int = 0  # steps between preview images; 0 = about 8 per job
+    wait_timeout: float = 600.0  # the longest a ?wait=true request blocks
+    keep_jobs: int = 256  # finished jobs (and their images) kept for /api/jobs/{id}
+    rollout: Path | None = None  # the rollout YAML file
+    static_dir: Path = STATIC_DIR
+    log_json: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_n", "max_steps", "max_body_bytes", "queue_size", "threads"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.memory_mb <= 0:
+            raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Where models are looked for, first match of a name wins: the user's, then bundled."""
+        return (Path(self.models), *map(Path, self.bundled_models))
+
+    @property
+    def memory_budget(self) -> int:
+        return int(self.memory_mb * 2**20)
+
+    @classmethod
+    def build(cls, config: ServeConfig | Mapping[str, Any] | None) -> ServeConfig:
+        """A ServeConfig from None (defaults), a ServeConfig, or a mapping of overrides."""
+        if config is None or isinstance(config, ServeConfig):
+            return config or cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown serve setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**config)

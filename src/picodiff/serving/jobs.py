@@ -1,0 +1,150 @@
+"""Generation jobs: their state, progress, images, and the store that remembers them."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .validation import GenerateRequest
+
+FINISHED = ("done", "failed", "cancelled")
+
+
+@dataclass(eq=False)
+class Job:
+    """One POST /api/generate: n images of one model; `wait` and `wait_finished` observe it."""
+
+    request: GenerateRequest
+    version: str
+    alias: str | None = None
+    client: str | None = None
+    shadow: bool = False  # a rollout's copy for the candidate; never returned to the client
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: str = "queued"
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    step: int = 0  # within the current forward pass
+    total: int = 0
+    eta_seconds: float | None = None
+    images: list[bytes | None] = field(default_factory=list)
+    preview: bytes | None = None
+    preview_step: int | None = None
+    error: dict[str, Any] | None = None
+    stopped_at_step: int | None = None
+    pending: deque[int] = field(default_factory=deque)  # image indices not started yet
+    revision: int = 0  # bumped by every update
+    watchers: int = 0  # open event streams; previews are drawn only for watched jobs
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def __post_init__(self) -> None:
+        self.images = [None] * self.request.n
+        self.pending = deque(range(self.request.n))
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def key(self) -> tuple:
+        """Jobs with equal keys can share a forward pass."""
+        r = self.request
+        return (r.model, self.version, r.sampler, r.steps, r.eta)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def images_done(self) -> int:
+        return sum(image is not None for image in self.images)
+
+    def update(self, **changes: Any) -> None:
+        """Change fields and wake everyone waiting on this job."""
+        with self._cond:
+            for name, value in changes.items():
+                setattr(self, name, value)
+            self.revision += 1
+            self._cond.notify_all()
+
+    def watch(self, delta: int) -> None:
+        """Count an event stream opening (+1) or closing (-1)."""
+        with self._cond:
+            self.watchers += delta
+
+    def finish(self, status: str, error: dict[str, Any] | None = None) -> bool:
+        """Move to a final status once; False if it had already finished."""
+        with self._cond:
+            if self.is_finished:
+                return False
+            self.update(status=status, error=error, finished=time.time(), eta_seconds=0.0)
+            self.pending.clear()
+            self._done.set()
+            return True
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Block until the revision differs from `seen` (or timeout); returns the revision."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.revision != seen, timeout)
+            return self.revision
+
+    def wait_finished(self, timeout: float) -> bool:
+        """Block until the job finishes (progress updates do not wake this waiter)."""
+        return self._done.wait(timeout)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON of GET /api/jobs/{id}."""
+        r, end = self.request, self.finished
+        return {
+            "id": self.id,
+            "status": self.status,
+            "model": r.model,
+            "version": self.version,
+            "alias": self.alias,
+            **{k: getattr(r, k) for k in ("n", "sampler", "steps", "eta", "seed")},
+            "progress": {
+                "step": self.step,
+                "total": self.total,
+                "images_done": self.images_done,
+                "eta_seconds": self.eta_seconds,
+            },
+            "created": self.created,
+            "started": self.started,
+            "finished": end,
+            "latency_seconds": round(end - self.created, 4) if end else None,
+            "stopped_at_step": self.stopped_at_step,
+            "images": [self.image_url(i) for i, im in enumerate(self.images) if im is not None],
+            "error": self.error,
+        }
+
+    def images_base64(self) -> list[str]:
+        return [base64.b64encode(im).decode() for im in self.images if im is not None]
+
+    def image_url(self, index: int) -> str:
+        return f"/api/jobs/{self.id}/images/{index}.png"
+
+
+class JobStore:
+    """Jobs by id; finished ones beyond `keep` are forgotten, oldest first."""
+
+    def __init__(self, keep: int = 1000):
+        self.keep = keep
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+            finished = [j.id for j in self._jobs.values() if j.is_finished]
+            for job_id in finished[: max(0, len(finished) - self.keep)]:
+                del self._jobs[job_id]
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)

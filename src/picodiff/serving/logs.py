@@ -1,0 +1,36 @@
+"""Structured logs: one JSON object a line (one per request, one per job, one per reload)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+LOGGER = logging.getLogger("picodiff.serving")
+
+
+def setup_logging(enabled: bool = True) -> None:
+    """Send the server's events to stderr as JSON lines (once per process)."""
+    if not enabled or any(getattr(h, "picodiff", False) for h in LOGGER.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.picodiff = True  # type: ignore[attr-defined]
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.INFO)
+    LOGGER.propagate = False
+
+
+def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log {"ts", "level", "event", **fields} as one JSON line."""
+    if not LOGGER.isEnabledFor(level):
+        return
+    record = {
+        "ts": round(time.time(), 3),
+        "level": logging.getLevelName(level).lower(),
+        "event": event,
+        **fields,
+    }
+    LOGGER.log(level, json.dumps(record, default=str))

@@ -1,0 +1,61 @@
+"""Prometheus metrics of one server, in their own registry (several apps can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60, 120, 300, 600)
+STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class Metrics:
+    """Every metric the server exports at GET /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(name, doc, labels, registry=registry)
+
+        def histogram(name: str, doc: str, buckets: tuple) -> Histogram:
+            return Histogram(name, doc, ["model"], buckets=buckets, registry=registry)
+
+        self.requests = counter(
+            "picodiff_http_requests",
+            "HTTP requests by route and status",
+            "method",
+            "route",
+            "status",
+        )
+        self.jobs = counter("picodiff_jobs", "finished jobs by model and status", "model", "status")
+        self.load_failures = counter(
+            "picodiff_model_load_failures", "models that failed to load or were refused", "model"
+        )
+        self.range_violations = counter(
+            "picodiff_output_range_violations",
+            "NaN/inf outputs, or a last-step x0 far outside [-1, 1]",
+            "model",
+            "kind",
+        )
+        self.queue_depth = gauge("picodiff_queue_depth", "jobs waiting or running")
+        self.models = gauge("picodiff_models", "models found, by state", "state")
+        self.cache_bytes = gauge("picodiff_model_cache_bytes", "memory held by loaded models")
+        self.rollout_percent = gauge(
+            "picodiff_rollout_candidate_percent", "traffic share of a rollout's candidate", "alias"
+        )
+        self.job_latency = histogram(
+            "picodiff_job_latency_seconds", "submission to completion of a job", LATENCY_BUCKETS
+        )
+        self.step_time = histogram(
+            "picodiff_denoise_step_seconds", "one denoising step of a batch", STEP_BUCKETS
+        )
+        self.batch_size = histogram(
+            "picodiff_batch_images", "images per forward pass", BATCH_BUCKETS
+        )
+
+    def export(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,161 @@
+"""The OpenAPI 3.1 document served at GET /api/openapi.json (limits from the server config)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from .config import ServeConfig
+from .validation import REQUIRED, generate_fields
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _param(name: str, where: str, schema: dict, description: str = "") -> dict[str, Any]:
+    param = {"name": name, "in": where, "required": where == "path", "schema": schema}
+    return {**param, "description": description} if description else param
+
+
+ERROR_TEXT = {
+    400: "the body is not valid JSON",
+    404: "no such model, job or image",
+    409: "the job is not in a state that allows this (or was cancelled while waited for)",
+    413: "the body is larger than the server accepts",
+    422: "a field is invalid: error.field and error.message say which and why",
+    429: "the queue is full: retry after the Retry-After header's seconds",
+    500: "the model produced NaN/inf or the server failed (never a fake image)",
+    503: "the model cannot be loaded or served, or the server is not ready",
+}
+OBJECT, ARRAY, STRING = {"type": "object"}, {"type": "array"}, {"type": "string"}
+SEGMENT = {"type": "string", "pattern": "^[^/]+$"}  # one path segment
+JOB_ID = _param("job_id", "path", SEGMENT)
+NAME = _param("name", "path", SEGMENT)
+INDEX = _param("index", "path", {"type": "integer", "minimum": 0})
+WAIT = _param(
+    "wait",
+    "query",
+    {"type": "string", "enum": ["true", "false", "1", "0"]},
+    "true: block until the images are ready and answer with them as base64 PNG",
+)
+CLIENT = _param(
+    "X-Client-Id",
+    "header",
+    {"type": "string", "pattern": "^[!-~]{1,100}$"},
+    "sticky routing key of rollout A/B and canary splits (default: the client address)",
+)
+SSE = {"text/event-stream": {}}
+PNG = {"image/png": {}}
+
+# (method, path, summary, (status, description, schema or {media: {}}), error codes, params)
+OPERATIONS = [
+    ("get", "/api/health", "liveness", (200, "alive", OBJECT), (), []),
+    ("get", "/api/ready", "readiness: workers up and a valid model", (200, "ready", OBJECT),
+     (503,), []),
+    ("get", "/api/models", "every model found, valid or not (with the reason)",
+     (200, "models", {"type": "array", "items": _ref("Model")}), (), []),
+    ("get", "/api/models/{name}", "one model", (200, "model", _ref("Model")), (404,), [NAME]),
+    ("post", "/api/models/reload", "re-scan the model roots now", (200, "changes", OBJECT),
+     (), []),
+    ("post", "/api/generate", "queue a generation job; poll it or stream its events",
+     (202, "queued (200 with ?wait=true: done, with images_base64)", _ref("Job")),
+     (400, 404, 409, 413, 422, 429, 500, 503), [WAIT, CLIENT]),
+    ("get", "/api/jobs/{job_id}", "job status and progress", (200, "job", _ref("Job")),
+     (404,), [JOB_ID]),
+    ("delete", "/api/jobs/{job_id}", "cancel (within one denoising step)",
+     (200, "cancelled", _ref("Job")), (404, 409), [JOB_ID]),
+    ("get", "/api/jobs/{job_id}/events",
+     "Server-Sent Events: progress (step, total, eta_seconds, images_done), preview "
+     "(base64 PNG every few steps), then done (the images), failed or cancelled",
+     (200, "event stream", SSE), (404,), [JOB_ID]),
+    ("get", "/api/jobs/{job_id}/images/{index}.png", "one finished image", (200, "PNG", PNG),
+     (404, 409), [JOB_ID, INDEX]),
+    ("get", "/api/rollouts", "rollout state and per-version metrics", (200, "rollouts", ARRAY),
+     (), []),
+    ("get", "/api/openapi.json", "this document", (200, "OpenAPI 3.1", OBJECT), (), []),
+]  # fmt: skip
+
+
+def _operation(path: str, summary: str, ok: tuple, errors: tuple, params: list) -> dict[str, Any]:
+    status, description, schema = ok
+    content = (
+        schema if set(schema) <= {"text/event-stream", "image/png"} else {JSON: {"schema": schema}}
+    )
+    responses = {str(status): {"description": description, "content": content}}
+    if path == "/api/generate":  # ?wait=true
+        responses["200"] = {"description": "with ?wait=true: the finished job", "content": content}
+    for code in errors:
+        error = {JSON: {"schema": _ref("Error")}}
+        responses[str(code)] = {"description": ERROR_TEXT[code], "content": error}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        operation["parameters"] = params
+    if path == "/api/generate":
+        body = {JSON: {"schema": _ref("GenerateRequest")}}
+        operation["requestBody"] = {"required": True, "content": body}
+    return operation
+
+
+def _paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for method, path, *rest in OPERATIONS:
+        paths.setdefault(path, {})[method] = _operation(path, *rest)
+    return paths
+
+
+def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def _maybe(kind: str) -> dict[str, Any]:
+    return {"type": [kind, "null"]}
+
+
+ERROR = _object(
+    ("error",),
+    error=_object(
+        ("status", "message"),
+        status={"type": "integer"},
+        message={"type": "string"},
+        field={"type": "string", "description": "the request field at fault, if any"},
+    ),
+)
+MODEL = _object(
+    ("name", "valid"),
+    name=STRING, version=_maybe("string"), valid={"type": "boolean"}, reason=_maybe("string"),
+    resolution=_maybe("integer"), channels=_maybe("integer"), T=_maybe("integer"),
+    schedule=_maybe("string"), parameters=_maybe("integer"), file_size={"type": "integer"},
+    fid=_maybe("number"),
+)  # fmt: skip
+JOB = _object(
+    ("id", "status"),
+    id=STRING, status={"enum": ["queued", "running", "done", "failed", "cancelled"]},
+    progress=OBJECT, images={"type": "array", "items": STRING},
+    images_base64={"type": "array", "items": STRING}, error=_maybe("object"),
+)  # fmt: skip
+
+
+def _schemas(config: ServeConfig) -> dict[str, Any]:
+    fields = generate_fields(config)
+    request = _object(
+        tuple(f.name for f in fields if f.default is REQUIRED),
+        **{f.name: f.schema() for f in fields},
+    )
+    request["additionalProperties"] = False
+    return {"GenerateRequest": request, "Error": ERROR, "Model": MODEL, "Job": JOB}
+
+
+def openapi_document(config: ServeConfig) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "picodiff serve",
+            "version": __version__,
+            "description": "Generate images with DDPM models; errors are JSON with a reason.",
+        },
+        "paths": _paths(),
+        "components": {"schemas": _schemas(config)},
+    }

@@ -1,0 +1,171 @@
+"""Request validation: one table of fields drives both the checks and the OpenAPI schema.
+
+Every mistake becomes an ApiError naming the field and the reason (422), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any, get_args
+
+from ..diffusion import DEFAULT_STEPS
+from ..diffusion.samplers import Method
+from .catalog import ModelEntry
+from .config import ServeConfig
+
+SAMPLERS: tuple[str, ...] = get_args(Method)
+MAX_SEED = 2**63 - 1
+REQUIRED = object()
+
+
+class ApiError(Exception):
+    """An HTTP error answered as {"error": {"status", "message", "field"?}}."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, headers=None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        error = {"status": self.status, "message": self.message}
+        return {"error": {**error, "field": self.field} if self.field else error}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One JSON body field: its type, default and bounds."""
+
+    name: str
+    kind: type  # str, int or float
+    description: str
+    default: Any = REQUIRED
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of this field (OpenAPI 3.1)."""
+        kind = {str: "string", int: "integer", float: "number"}[self.kind]
+        schema: dict[str, Any] = {"type": kind, "description": self.description}
+        bounds = {"minimum": self.minimum, "maximum": self.maximum}
+        if self.kind is str:
+            bounds = {"minLength": self.minimum, "maxLength": self.maximum}
+        schema.update({k: v for k, v in bounds.items() if v is not None})
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.default is not REQUIRED and self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+    def check(self, value: Any) -> Any:
+        """The value if it fits, else ApiError 422 saying why."""
+        number = self.kind in (int, float)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if number else str):
+            raise self.error(f"must be {_kind_name(self.kind)}, got {json.dumps(value)[:60]}")
+        if self.kind is int and not isinstance(value, int):
+            raise self.error(f"must be an integer, got {value}")
+        if self.kind is float and not math.isfinite(value):
+            raise self.error("must be a finite number")
+        size = len(value) if self.kind is str else value
+        if self.minimum is not None and size < self.minimum:
+            raise self.error(f"must be at least {self.minimum}{' characters' * (self.kind is str)}")
+        if self.maximum is not None and size > self.maximum:
+            raise self.error(f"must be at most {self.maximum}{' characters' * (self.kind is str)}")
+        if self.choices and value not in self.choices:
+            raise self.error(f"must be one of {list(self.choices)}, got {value!r}")
+        return float(value) if self.kind is float else value
+
+    def error(self, reason: str) -> ApiError:
+        return ApiError(422, f"{self.name} {reason}", field=self.name)
+
+
+def generate_fields(config: ServeConfig) -> tuple[Field, ...]:
+    """The body of POST /api/generate, with the server's limits."""
+    return (
+        Field("model", str, "model name or rollout alias (GET /api/models)", REQUIRED, 1, 200),
+        Field("n", int, "number of images", 1, 1, config.max_n),
+        Field("sampler", str, "sampling method", "dpmpp2m", choices=SAMPLERS),
+        Field(
+            "steps",
+            int,
+            "denoising steps, at most the model's T (default: ddpm T, "
+            f"ddim {DEFAULT_STEPS['ddim']}, dpmpp2m {DEFAULT_STEPS['dpmpp2m']})",
+            None,
+            1,
+            config.max_steps,
+        ),
+        Field("eta", float, "DDIM noise scale (0 = deterministic); ddim only", 0.0, 0.0, 1.0),
+        Field(
+            "seed",
+            int,
+            "image i of a seed is the same alone or in a batch (default: random)",
+            None,
+            0,
+            MAX_SEED,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """A validated generation request; `for_model` fills the model-dependent defaults."""
+
+    model: str
+    n: int = 1
+    sampler: str = "dpmpp2m"
+    steps: int | None = None
+    eta: float = 0.0
+    seed: int | None = None
+
+    def for_model(self, entry: ModelEntry, config: ServeConfig) -> GenerateRequest:
+        """Steps checked against the model's T, eta only for ddim, a seed always set."""
+        T = int(entry.T or 0)
+        steps = self.steps
+        if steps is None:
+            steps = min(DEFAULT_STEPS.get(self.sampler, T), T, config.max_steps)
+        elif steps > T:
+            raise ApiError(422, f"steps must be at most T={T} for model {entry.name!r}", "steps")
+        eta = self.eta if self.sampler == "ddim" else 0.0
+        seed = secrets.randbelow(2**31) if self.seed is None else self.seed
+        return replace(self, model=entry.name, steps=steps, eta=eta, seed=seed)
+
+
+def parse_generate(body: Any, config: ServeConfig) -> GenerateRequest:
+    """Check a decoded JSON body field by field (unknown fields are refused)."""
+    if not isinstance(body, dict):
+        raise ApiError(422, 'the body must be a JSON object such as {"model": "NAME"}')
+    fields = generate_fields(config)
+    unknown = sorted(set(body) - {f.name for f in fields})
+    if unknown:
+        raise ApiError(422, f"unknown field {unknown[0]!r}", field=unknown[0])
+    values = {}
+    for f in fields:
+        if f.name in body:
+            values[f.name] = f.check(body[f.name])
+        elif f.default is REQUIRED:
+            raise f.error("is required")
+    return GenerateRequest(**values)
+
+
+def parse_json(data: bytes) -> Any:
+    """Decode a request body; invalid JSON is a 400."""
+    try:
+        return json.loads(data or b"null")
+    except (ValueError, RecursionError) as err:
+        raise ApiError(400, f"the body is not valid JSON ({err})") from None
+
+
+def parse_flag(name: str, value: str | None) -> bool:
+    """A boolean query parameter: true/false/1/0 (absent = false)."""
+    if value is None or value.lower() in ("false", "0", ""):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise ApiError(422, f"{name} must be true or false, got {value!r}", field=name)
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number"}[kind]

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 from safetensors.torch import load_file
 from stores import make_disc_store
@@ -61,3 +62,38 @@ def test_a_mismatched_pair_is_refused(runs, tmp_path):
         Cascade.from_paths([tmp_path / "sr-32-64"])
     with pytest.raises(UserError, match="is not a super-resolution model"):
         Cascade.from_paths([runs / "base" / "best", runs / "base" / "best"])
+
+
+def test_the_cascade_is_served_as_one_model(runs, tmp_path):
+    from test_serving import Server, decode
+
+    models = tmp_path / "models"
+    models.mkdir()
+    stages = [
+        {"path": str(runs / "base" / "best")},
+        {"path": str(runs / "sr" / "best"), "steps": 3},
+    ]
+    (models / "pair.cascade.yaml").write_text(yaml.safe_dump({"stages": stages, "fid": 42.0}))
+    sr64 = tmp_path / "sr-32-64"
+    save_checkpoint(sr64, UNet(UNetConfig.preset("tiny", image_size=64, low_res_size=32)),
+                    NoiseSchedule.cosine(1000))  # fmt: skip
+    wrong = [{"path": str(runs / "base" / "best")}, {"path": str(sr64)}]
+    (models / "wrong.cascade.yaml").write_text(yaml.safe_dump({"stages": wrong}))
+    server = Server(tmp_path, "--models", str(models))
+    try:
+        listed = {m["name"]: m for m in server.get("/api/models").json()}
+        pair = listed["pair"]
+        assert (pair["valid"], pair["kind"], pair["resolution"], pair["fid"]) == (
+            True, "cascade", 32, 42.0,
+        )  # fmt: skip
+        assert [s["resolution"] for s in pair["stages"]] == [16, 32]
+        assert pair["stages"][1]["low_res"] == 16 and pair["stages"][1]["steps"] == 3
+        assert not listed["wrong"]["valid"]
+        assert "was trained for 32 -> 64 px" in listed["wrong"]["reason"]
+        body = {"model": "pair", "n": 2, "steps": 4, "seed": 5}
+        first = server.generate(**body).json()["images_base64"]
+        again = server.generate(**body).json()["images_base64"]
+        assert first == again and len(first) == 2
+        assert decode(first[0]).size == (32, 32)
+    finally:
+        server.stop()

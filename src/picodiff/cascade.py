@@ -2,7 +2,7 @@
 
     from picodiff.cascade import Cascade
     cascade = Cascade.from_paths(["runs/base-16/best", "runs/sr-16-32/best"])
-    images = cascade.sample(8, seed=0)          # [8, C, 32, 32] in [-1, 1]
+    base, final = cascade.sample(8, seed=0)      # [8, C, 16, 16] and [8, C, 32, 32] in [-1, 1]
 
 Image i of a seed depends only on (seed, i), at every stage.
 """
@@ -19,6 +19,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .diffusion import DEFAULT_STEPS, image_generators, sample
 from .diffusion.noise import derive_seed, randn
 from .errors import UserError
+from .models import UNetConfig
 from .superres import augment
 
 
@@ -38,12 +39,9 @@ class Stage:
         return str(self.checkpoint.path or "in-memory model")
 
     @property
-    def size(self) -> int:
-        return self.checkpoint.config.image_size
-
-    @property
-    def low_res(self) -> int:
-        return self.checkpoint.config.low_res_size
+    def steps_or_default(self) -> int:
+        T = self.checkpoint.schedule.T
+        return self.steps or min(DEFAULT_STEPS.get(self.sampler, T), T)
 
     def aug_timestep(self) -> int:
         level = self.aug_level
@@ -57,46 +55,54 @@ class Cascade:
 
     def __init__(self, stages: Sequence[Stage]):
         self.stages = list(stages)
-        check_chain(self.stages)
+        check_chain([(s.name, s.checkpoint.config) for s in self.stages])
 
     @classmethod
     def from_paths(cls, paths: Sequence[str], device="cpu", **options) -> Cascade:
         return cls([Stage(load_checkpoint(p, device=device), **options) for p in paths])
 
     @property
-    def size(self) -> int:
-        return self.stages[-1].size
+    def total_steps(self) -> int:
+        return sum(stage.steps_or_default for stage in self.stages)
 
-    @torch.no_grad()
     def sample(self, n: int, seed: int, start: int = 0, callback=None) -> list[torch.Tensor]:
         """Images start..start+n-1 of `seed`; returns every stage's output, the last one last."""
-        outputs, indices = [], range(start, start + n)
+        return self.sample_rows([(seed, i) for i in range(start, start + n)], callback)
+
+    @torch.no_grad()
+    def sample_rows(self, rows: Sequence[tuple[int, int]], callback=None) -> list[torch.Tensor]:
+        """One image per (seed, index) row. callback(i, total, x_t, x0) counts the steps of
+        all stages together."""
+        outputs, done = [], 0
         for k, stage in enumerate(self.stages):
-            generators = image_generators(derive_seed(seed, k) if k else seed, indices)
-            report = partial(callback, k) if callback else None
+            generators = [g for s, i in rows for g in image_generators(stage_seed(s, k), [i])]
+            report = partial(_shifted, callback, done, self.total_steps) if callback else None
             if k == 0:
-                outputs.append(generate(stage, n, generators, report))
+                outputs.append(generate(stage, len(rows), generators, report))
             else:
                 outputs.append(upscale(stage, outputs[-1], generators, report))
+            done += stage.steps_or_default
         return outputs
 
 
-def check_chain(stages: Sequence[Stage]) -> None:
-    """Refuse a cascade whose stages do not fit together, saying which and why."""
+def stage_seed(seed: int, stage: int) -> int:
+    """The seed of cascade stage `stage` (the base stage uses the seed itself)."""
+    return derive_seed(seed, stage) if stage else seed
+
+
+def check_chain(stages: Sequence[tuple[str, UNetConfig]]) -> None:
+    """Refuse a cascade whose (name, network config) stages do not fit together."""
     if not stages:
         raise UserError("a cascade needs at least one model")
-    if stages[0].low_res:
-        raise UserError(
-            f"{stages[0].name} is a super-resolution model; a cascade starts with a base"
-        )
-    for before, stage in zip(stages, stages[1:]):
-        c, prev = stage.checkpoint.config, before.checkpoint.config
-        if not stage.low_res:
-            raise UserError(f"{stage.name} is not a super-resolution model")
-        if stage.low_res != before.size or c.image_channels != prev.image_channels:
+    if stages[0][1].low_res_size:
+        raise UserError(f"{stages[0][0]} is a super-resolution model; a cascade starts with a base")
+    for (before, prev), (name, c) in zip(stages, stages[1:]):
+        if not c.low_res_size:
+            raise UserError(f"{name} is not a super-resolution model")
+        if c.low_res_size != prev.image_size or c.image_channels != prev.image_channels:
             raise UserError(
-                f"{stage.name} was trained for {stage.low_res} -> {stage.size} px, "
-                f"{c.image_channels} channel(s), but {before.name} makes {before.size} px, "
+                f"{name} was trained for {c.low_res_size} -> {c.image_size} px, "
+                f"{c.image_channels} channel(s), but {before} makes {prev.image_size} px, "
                 f"{prev.image_channels} channel(s) images"
             )
 
@@ -126,7 +132,11 @@ def upscale(stage: Stage, low: torch.Tensor, generators, callback=None) -> torch
 
 def _sampling_options(stage: Stage, generators, callback) -> dict:
     ckpt = stage.checkpoint
-    steps = stage.steps or min(DEFAULT_STEPS.get(stage.sampler, ckpt.schedule.T), ckpt.schedule.T)
     device = next(ckpt.model.parameters()).device
-    return dict(method=stage.sampler, steps=steps, eta=stage.eta, generator=generators,
-                prediction=ckpt.prediction, callback=callback, device=device)  # fmt: skip
+    return dict(method=stage.sampler, steps=stage.steps_or_default, eta=stage.eta,
+                generator=generators, prediction=ckpt.prediction, callback=callback,
+                device=device)  # fmt: skip
+
+
+def _shifted(callback, offset: int, total: int, i: int, _stage_total: int, x, x0):
+    return callback(offset + i, total, x, x0)

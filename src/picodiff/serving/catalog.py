@@ -1,8 +1,17 @@
 """The model catalog: which models the model roots hold and whether each one can be served.
 
-A root's children are models: a checkpoint directory (config.json + safetensors) or a legacy
+A root's children are models: a checkpoint directory (config.json + safetensors), a legacy
 `.pt`/`.pth` state dict of the seed network, with an optional sidecar `NAME.json`
-(`{"image_size": 84, "T": 500, "beta_start": 1e-4, "beta_end": 0.02}`; defaults 64 px, T=1000).
+(`{"image_size": 84, "T": 500, "beta_start": 1e-4, "beta_end": 0.02}`; defaults 64 px, T=1000),
+or a cascade `NAME.cascade.yaml` listing a base checkpoint and super-resolution stages:
+
+    stages:
+      - path: base-16                 # checkpoint directories, relative to this file
+      - path: sr-16-32
+        sampler: dpmpp2m              # optional per stage: sampler, steps, eta, aug_level
+        steps: 20                     # (a request's sampler, steps and eta drive the base)
+    fid: 12.3                         # optional: shown by GET /api/models
+
 Every model is validated before use (config, tensor names, shapes, dtypes, finite values);
 one that fails is listed with the reason, never loaded.
 """
@@ -19,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors import SafetensorError, safe_open
 
+from ..cascade import check_chain
 from ..checkpoint import (
     CONFIG_FILE,
     EMA_FILE,
@@ -32,9 +43,12 @@ from ..checkpoint import (
 )
 from ..diffusion import NoiseSchedule
 from ..diffusion.forward import check_prediction
+from ..errors import UserError
 from ..models import UNet, UNetConfig
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+CASCADE_SUFFIX = ".cascade.yaml"
+STAGE_OPTIONS = ("sampler", "steps", "eta", "aug_level")
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,7 @@ class ModelEntry:
 
     name: str
     path: Path
-    kind: str  # "checkpoint" or "legacy"
+    kind: str  # "checkpoint", "legacy" or "cascade"
     signature: tuple = ()  # (file, size, mtime) of every file it is read from
     valid: bool = False
     reason: str | None = None
@@ -58,6 +72,7 @@ class ModelEntry:
     fid: float | None = None
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
+    stages: tuple[dict[str, Any], ...] = ()  # a cascade's stages, as GET /api/models shows them
 
     @property
     def file_size(self) -> int:
@@ -82,6 +97,7 @@ class ModelEntry:
             "file_size": self.file_size,
             "fid": self.fid,
             "warnings": list(self.warnings),
+            "stages": list(self.stages),
         }
 
 
@@ -95,8 +111,9 @@ def discover(roots: tuple[Path, ...]) -> dict[str, Path]:
             if child.name.startswith(".") or child.name == "__pycache__":
                 continue
             is_legacy = child.is_file() and child.suffix in LEGACY_SUFFIXES
-            name = child.stem if is_legacy else child.name
-            if (child.is_dir() or is_legacy) and name not in found:
+            is_cascade = child.is_file() and child.name.endswith(CASCADE_SUFFIX)
+            name = child.stem if is_legacy else child.name.removesuffix(CASCADE_SUFFIX)
+            if (child.is_dir() or is_legacy or is_cascade) and name not in found:
                 found[name] = child
     return found
 
@@ -105,6 +122,8 @@ def signature(path: Path) -> tuple:
     """(file name, size, mtime_ns) of each file a model is read from: changes mean reload."""
     if path.is_dir():
         files = [path / n for n in (CONFIG_FILE, WEIGHTS_FILE, EMA_FILE)]
+    elif path.name.endswith(CASCADE_SUFFIX):
+        files = [path] + [s / n for s in _stage_dirs(path) for n in (CONFIG_FILE, EMA_FILE)]
     else:
         files = [path, path.with_suffix(".json")]
     stats = []
@@ -119,12 +138,13 @@ def signature(path: Path) -> tuple:
 
 def inspect(name: str, path: Path) -> ModelEntry:
     """Validate one model without keeping its weights; problems become `reason`."""
-    kind = "checkpoint" if path.is_dir() else "legacy"
+    kind = model_kind(path)
     entry = ModelEntry(name, path, kind, signature(path))
+    inspector = {"checkpoint": _inspect_checkpoint, "legacy": _inspect_legacy}.get(kind)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fields = _inspect_checkpoint(path) if kind == "checkpoint" else _inspect_legacy(path)
+            fields = inspector(path) if inspector else _inspect_cascade(path)
         notes = tuple(dict.fromkeys(str(w.message) for w in caught))
         return replace(entry, valid=True, warnings=notes, **fields)
     except CheckpointError as err:
@@ -133,7 +153,18 @@ def inspect(name: str, path: Path) -> ModelEntry:
         return replace(entry, reason=f"unreadable: {type(err).__name__}: {err}")
 
 
+def model_kind(path: Path) -> str:
+    if path.is_dir():
+        return "checkpoint"
+    return "cascade" if path.name.endswith(CASCADE_SUFFIX) else "legacy"
+
+
 def _inspect_checkpoint(path: Path) -> dict[str, Any]:
+    return _checkpoint_fields(path)[0]
+
+
+def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNetConfig]:
+    """The entry fields of a checkpoint directory and its network config."""
     config = read_config(path)
     try:
         model_config = UNetConfig.from_dict(config["model"])
@@ -141,13 +172,77 @@ def _inspect_checkpoint(path: Path) -> dict[str, Any]:
         prediction = check_prediction(config.get("prediction", "eps"))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path / CONFIG_FILE}: invalid config: {err}") from None
-    _check_samplable(path, model_config, schedule, prediction)
+    _check_samplable(path, model_config, schedule, prediction, superres_ok)
     weights = path / (EMA_FILE if (path / EMA_FILE).exists() else WEIGHTS_FILE)
     with torch.device("meta"):  # shapes and dtypes only, no memory
         model = UNet(model_config)
     check_tensors(weights, model.state_dict())
     metadata = config.get("metadata") or {}
-    return _describe_model(model, schedule, prediction, metadata, weights)
+    return _describe_model(model, schedule, prediction, metadata, weights), model_config
+
+
+def _inspect_cascade(path: Path) -> dict[str, Any]:
+    """Every stage validated as a checkpoint, then the chain of resolutions checked."""
+    spec = read_cascade(path)
+    stages, configs = [], []
+    for k, stage in enumerate(spec["stages"]):
+        try:
+            fields, config = _checkpoint_fields(stage["path"], superres_ok=k > 0)
+        except CheckpointError as err:
+            raise CheckpointError(f"stage {k + 1} ({stage['path'].name}): {err}") from None
+        stages.append(fields)
+        configs.append(config)
+    try:
+        check_chain([(s["path"].name, c) for s, c in zip(spec["stages"], configs)])
+    except UserError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    base, last = stages[0], stages[-1]
+    return {
+        "version": str(spec.get("version") or f"sha256:{_file_digest(path)[:12]}"),
+        "image_size": last["image_size"], "channels": last["channels"], "T": base["T"],
+        "schedule": base["schedule"], "prediction": base["prediction"],
+        "parameters": sum(d["parameters"] for d in stages),
+        "nbytes": sum(d["nbytes"] for d in stages), "fid": _finite_number(spec.get("fid")),
+        "stages": tuple(map(_describe_stage, spec["stages"], stages, configs)),
+        "load_options": {"stages": spec["stages"]},
+    }  # fmt: skip
+
+
+def _describe_stage(stage: dict, fields: dict, config: UNetConfig) -> dict[str, Any]:
+    return {
+        "path": stage["path"].name, "resolution": config.image_size,
+        "low_res": config.low_res_size or None, "parameters": fields["parameters"],
+        "T": fields["T"], "schedule": fields["schedule"].get("name"),
+        **{k: stage[k] for k in STAGE_OPTIONS if k in stage},
+    }  # fmt: skip
+
+
+def read_cascade(path: Path) -> dict[str, Any]:
+    """A cascade file's contents, stage paths resolved against the file's folder."""
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise CheckpointError(f"{path}: unreadable cascade file ({err})") from None
+    stages = spec.get("stages") if isinstance(spec, dict) else None
+    if (
+        not isinstance(stages, list)
+        or not stages
+        or not all(isinstance(s, dict) and isinstance(s.get("path"), str) for s in stages)
+    ):
+        raise CheckpointError(f"{path}: expected 'stages:', a list of {{path: DIR, ...}}")
+    for stage in stages:
+        unknown = sorted(set(stage) - {"path", *STAGE_OPTIONS})
+        if unknown:
+            raise CheckpointError(f"{path}: unknown stage option(s) {unknown}")
+        stage["path"] = (path.parent / stage["path"]).resolve()
+    return spec
+
+
+def _stage_dirs(path: Path) -> list[Path]:
+    try:
+        return [s["path"] for s in read_cascade(path)["stages"]]
+    except CheckpointError:
+        return []
 
 
 def _inspect_legacy(path: Path) -> dict[str, Any]:
@@ -216,8 +311,8 @@ def _tensor_problem(name: str, tensor: torch.Tensor, expected: torch.Tensor) -> 
     return None
 
 
-def _check_samplable(path: Path, config: UNetConfig, schedule, prediction: str) -> None:
-    if getattr(config, "low_res_size", 0):
+def _check_samplable(path, config: UNetConfig, schedule, prediction, superres_ok=False) -> None:
+    if config.low_res_size and not superres_ok:
         raise CheckpointError(
             f"a super-resolution model ({config.low_res_size} -> {config.image_size} px): it "
             "needs a low-resolution input, so it serves only as a stage of a cascade"

@@ -10,10 +10,12 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import torch
 
+from ..cascade import Cascade, Stage
 from ..checkpoint import Checkpoint, load_checkpoint, load_legacy
 from ..diffusion import NoiseSchedule, image_generators, sample
 from ..diffusion.forward import predict_x0_eps
@@ -105,10 +107,40 @@ class DiffusionModel:
         return model_fn
 
 
-def load_model(entry: ModelEntry, device: str = "cpu") -> DiffusionModel:
+class CascadeModel:
+    """A cascade served as one model: the request's sampler, steps and eta drive the base
+    stage; each super-resolution stage keeps the options of its cascade file."""
+
+    def __init__(self, cascade: Cascade, entry: ModelEntry):
+        self.cascade, self.entry = cascade, entry
+        self.nbytes = entry.nbytes
+
+    def sample(self, n, sampler, steps, eta, seed, callback=None, on_violation=None):
+        rows = [(seed, i) for i in range(n)] if isinstance(seed, int) else list(seed)
+        base, *rest = self.cascade.stages
+        cascade = Cascade([replace(base, sampler=sampler, steps=steps, eta=eta), *rest])
+        with torch.inference_mode():
+            images = cascade.sample_rows(rows, callback)[-1]
+        if not bool(torch.isfinite(images).all()):
+            raise NonFiniteOutput(self.entry.name, self.cascade.total_steps - 1)
+        return images
+
+
+def load_cascade(entry: ModelEntry, device: str) -> CascadeModel:
+    stages = [
+        Stage(load_checkpoint(spec["path"], device=device),
+              **{k: v for k, v in spec.items() if k != "path"})
+        for spec in entry.load_options["stages"]
+    ]  # fmt: skip
+    return CascadeModel(Cascade(stages), entry)
+
+
+def load_model(entry: ModelEntry, device: str = "cpu") -> Sampleable:
     """Load a validated catalog entry (raises CheckpointError if it changed since)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the catalog already recorded schedule warnings
+        if entry.kind == "cascade":
+            return load_cascade(entry, device)
         if entry.kind == "legacy":
             options = entry.load_options
             schedule = NoiseSchedule.from_config(options["schedule"])

@@ -128,7 +128,8 @@ MODEL = _object(
     name=STRING, version=_maybe("string"), valid={"type": "boolean"}, reason=_maybe("string"),
     resolution=_maybe("integer"), channels=_maybe("integer"), T=_maybe("integer"),
     schedule=_maybe("string"), parameters=_maybe("integer"), file_size={"type": "integer"},
-    fid=_maybe("number"),
+    fid=_maybe("number"), kind={"enum": ["checkpoint", "legacy", "cascade"]},
+    stages={"type": "array", "items": OBJECT},
 )  # fmt: skip
 JOB = _object(
     ("id", "status"),

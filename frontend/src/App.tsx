@@ -1,0 +1,51 @@
+import { useState } from "react";
+import { CompareView } from "./components/CompareView";
+import { GenerateView } from "./components/GenerateView";
+import { StatusBadge } from "./components/StatusBadge";
+import { Tabs } from "./components/Tabs";
+import { useHistory } from "./hooks/useHistory";
+import { useLimits } from "./hooks/useLimits";
+import { useModels } from "./hooks/useModels";
+import { useServerStatus } from "./hooks/useServerStatus";
+
+export default function App() {
+  const status = useServerStatus();
+  const catalog = useModels();
+  const limits = useLimits();
+  const history = useHistory();
+  const [tab, setTab] = useState("generate");
+  const views = { catalog, limits, history };
+  return (
+    <div className="mx-auto flex min-h-screen max-w-7xl flex-col gap-6 px-4 py-4 sm:px-6">
+      <header className="flex flex-wrap items-center justify-between gap-3">
+        <div>
+          <h1 className="text-2xl font-bold tracking-tight">picodiff</h1>
+          <p className="text-sm text-slate-400">Denoising diffusion image generator</p>
+        </div>
+        <StatusBadge status={status} />
+      </header>
+      <main className="flex-1">
+        <Tabs
+          label="Views"
+          active={tab}
+          onChange={setTab}
+          tabs={[
+            { id: "generate", label: "Generate", panel: <GenerateView {...views} /> },
+            { id: "compare", label: "Compare models", panel: <CompareView {...views} /> },
+          ]}
+        />
+      </main>
+      <footer className="flex flex-wrap gap-4 border-t border-slate-800 pt-3 text-xs text-slate-500">
+        <a className="hover:text-slate-300" href="api/openapi.json">
+          REST API (OpenAPI)
+        </a>
+        <a className="hover:text-slate-300" href="metrics">
+          Metrics
+        </a>
+        <a className="hover:text-slate-300" href="api/models">
+          Models (JSON)
+        </a>
+      </footer>
+    </div>
+  );
+}

@@ -1,0 +1,112 @@
+import { type FormEvent, useCallback, useEffect, useMemo, useState } from "react";
+import type { Limits } from "../api/types";
+import type { History as HistoryState } from "../hooks/useHistory";
+import { isActive, useJob } from "../hooks/useJob";
+import type { ModelsState } from "../hooks/useModels";
+import { useSettingsForm } from "../hooks/useSettingsForm";
+import type { Generation } from "../lib/generation";
+import { findModel, keepOrPick } from "../lib/models";
+import { type Settings, stepLimit, toSettings, toValues } from "../lib/settings";
+import { Gallery } from "./Gallery";
+import { GenerateButton } from "./GenerateButton";
+import { GenerationControls } from "./GenerationControls";
+import { History } from "./History";
+import { ModelPicker } from "./ModelPicker";
+import { ProgressPanel } from "./ProgressPanel";
+
+interface Props {
+  catalog: ModelsState;
+  limits: Limits;
+  history: HistoryState;
+}
+
+/** Pick a model, set the controls, generate with live progress, browse the results. */
+export function GenerateView({ catalog, limits, history }: Props) {
+  const { models } = catalog;
+  const [model, setModel] = useState("");
+  const [shown, setShown] = useState<Generation>();
+  const selected = findModel(models, model);
+  const steps = useMemo(() => stepLimit(limits, selected), [limits, selected]);
+  const form = useSettingsForm(limits, steps);
+  const { add } = history;
+  const onFinished = useCallback(
+    (g: Generation) => {
+      add(g);
+      setShown(g);
+    },
+    [add],
+  );
+  const job = useJob("generate", onFinished);
+  const busy = isActive(job.state.phase);
+
+  const choose = useCallback(
+    (name: string) => {
+      setModel(name);
+      form.resetSteps(stepLimit(limits, findModel(models, name)).max);
+    },
+    [form.resetSteps, limits, models],
+  );
+
+  useEffect(() => {
+    const keep = keepOrPick(models, model);
+    if (keep !== model) choose(keep);
+  }, [models, model, choose]);
+
+  const { setServerErrors } = form;
+  const { refresh } = catalog;
+  useEffect(() => {
+    setServerErrors(job.state.fieldErrors);
+    if (job.state.fieldErrors?.model) refresh(); // the model went away since the list was read
+  }, [job.state.fieldErrors, setServerErrors, refresh]);
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (selected?.valid && form.valid && !busy) job.start(toSettings(model, form.values));
+  };
+
+  const reuse = (settings: Settings) => {
+    setModel(settings.model);
+    form.load(toValues(settings));
+    document.getElementById("generate-form")?.scrollIntoView?.({ behavior: "smooth" });
+  };
+
+  const blocked = !selected?.valid
+    ? "Choose a valid model first."
+    : !form.valid
+      ? "Fix the settings marked in red first."
+      : undefined;
+
+  return (
+    <div className="grid grid-cols-1 gap-6 lg:grid-cols-[minmax(18rem,26rem)_1fr]">
+      <form id="generate-form" onSubmit={submit} className="flex flex-col gap-5" noValidate>
+        <ModelPicker
+          catalog={catalog}
+          selected={model}
+          onSelect={choose}
+          error={form.errors.model}
+        />
+        <GenerationControls form={form} limits={limits} steps={steps} />
+        <GenerateButton busy={busy} blocked={blocked}>
+          Generate
+        </GenerateButton>
+      </form>
+      <div className="flex min-w-0 flex-col gap-6">
+        <ProgressPanel state={job.state} onCancel={job.cancel} />
+        {shown ? (
+          <Gallery generation={shown} />
+        ) : (
+          <p className="rounded-lg border border-dashed border-slate-700 p-6 text-center text-sm text-slate-400">
+            Your images appear here. Pick a model and press Generate.
+          </p>
+        )}
+        <History
+          generations={history.generations}
+          shown={shown?.jobId}
+          onShow={setShown}
+          onReuse={reuse}
+          onClear={history.clear}
+        />
+      </div>
+    </div>
+  );
+}

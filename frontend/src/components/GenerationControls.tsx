@@ -1,0 +1,60 @@
+import type { Limits } from "../api/types";
+import type { SettingsForm } from "../hooks/useSettingsForm";
+import { defaultSteps, type FieldName, SAMPLER_LABELS, type StepLimit } from "../lib/settings";
+import { SeedField } from "./SeedField";
+import { SelectField } from "./SelectField";
+import { TextField } from "./TextField";
+
+interface Props {
+  form: SettingsForm;
+  limits: Limits;
+  steps: StepLimit;
+  disabled?: boolean;
+}
+
+/** Number of images, sampler, steps, eta and seed, each explained when invalid. */
+export function GenerationControls({ form, limits, steps, disabled }: Props) {
+  const { values, errors, change } = form;
+  const ddim = values.sampler === "ddim";
+  const samplers = limits.samplers.map((s) => ({ value: s, label: SAMPLER_LABELS[s] ?? s }));
+  /** The props every field shares: its value, its change, its error. */
+  const bind = (name: FieldName) => ({
+    name,
+    value: values[name],
+    onChange: (value: string) => change(name, value),
+    error: errors[name],
+    disabled,
+  });
+  const stepsDefault = defaultSteps(values.sampler, steps.max);
+  return (
+    <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
+      <TextField
+        label="Number of images"
+        inputMode="numeric"
+        hint={`1 to ${limits.maxN}`}
+        {...bind("n")}
+      />
+      <SelectField label="Sampler" options={samplers} {...bind("sampler")} />
+      <TextField
+        label="Steps"
+        inputMode="numeric"
+        hint={`1 to ${steps.max}; ${values.sampler} default ${stepsDefault}`}
+        {...bind("steps")}
+      />
+      <TextField
+        label="Eta"
+        inputMode="decimal"
+        hint={
+          ddim ? `DDIM noise: 0 deterministic, ${limits.etaMax} like DDPM` : "Only DDIM uses eta."
+        }
+        {...bind("eta")}
+        value={ddim ? values.eta : "0"}
+        error={ddim ? errors.eta : undefined}
+        disabled={disabled || !ddim}
+      />
+      <div className="sm:col-span-2">
+        <SeedField {...bind("seed")} />
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,31 @@
+import type { ModelInfo } from "../api/types";
+import { formatBytes, formatCount } from "../lib/format";
+
+/** A model's facts as a definition list: resolution, channels, T, schedule, size, FID. */
+export function ModelDetails({ model }: { model: ModelInfo }) {
+  const facts: [string, string | null][] = [
+    ["Resolution", model.resolution ? `${model.resolution} × ${model.resolution} px` : null],
+    [
+      "Channels",
+      model.channels ? (model.channels === 1 ? "1 (grey)" : String(model.channels)) : null,
+    ],
+    ["Steps T", model.T ? String(model.T) : null],
+    ["Schedule", model.schedule],
+    ["Predicts", model.prediction ?? null],
+    ["Parameters", model.parameters ? formatCount(model.parameters) : null],
+    ["File size", model.file_size ? formatBytes(model.file_size) : null],
+    ["FID", model.fid !== null && model.fid !== undefined ? model.fid.toFixed(2) : "not recorded"],
+  ];
+  return (
+    <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-0.5 text-xs">
+      {facts
+        .filter(([, value]) => value)
+        .map(([term, value]) => (
+          <div key={term} className="contents">
+            <dt className="text-slate-400">{term}</dt>
+            <dd className="text-slate-200">{value}</dd>
+          </div>
+        ))}
+    </dl>
+  );
+}

@@ -1,0 +1,129 @@
+/** Generation settings: the form's values, their defaults for a model, checks and the request. */
+import type { Limits, ModelInfo } from "../api/types";
+
+/** What the form holds: text as typed, so an invalid value can be shown and explained. */
+export interface FormValues {
+  n: string;
+  sampler: string;
+  steps: string;
+  eta: string;
+  seed: string; // digits; "" lets the server pick (the job reports it)
+}
+
+export type FieldName = keyof FormValues;
+export type FieldErrors = Partial<Record<FieldName | "model", string>>;
+
+/** A request as sent, enough to draw the same images again. */
+export interface Settings {
+  model: string;
+  n: number;
+  sampler: string;
+  steps: number;
+  eta: number;
+  seed: string;
+}
+
+/** The samplers' own default step counts (picodiff.diffusion.DEFAULT_STEPS; ddpm: all T). */
+export const SAMPLER_STEPS: Record<string, number | undefined> = { ddim: 50, dpmpp2m: 20 };
+
+export const SAMPLER_LABELS: Record<string, string> = {
+  dpmpp2m: "DPM-Solver++ (2M), fast",
+  ddim: "DDIM",
+  ddpm: "DDPM ancestral, slow",
+};
+
+const MAX_SEED = (1n << 63n) - 1n;
+
+/** The most steps allowed, and why: the models' T within the server's limit. */
+export interface StepLimit {
+  max: number;
+  why: string;
+}
+
+export function stepLimit(limits: Limits, ...models: (ModelInfo | undefined)[]): StepLimit {
+  let limit: StepLimit = { max: limits.maxSteps, why: "the server's limit" };
+  for (const model of models) {
+    if (model?.T && model.T < limit.max)
+      limit = { max: model.T, why: `${model.name} has T = ${model.T}` };
+  }
+  return limit;
+}
+
+export function defaultSteps(sampler: string, limit: number): number {
+  return Math.min(SAMPLER_STEPS[sampler] ?? limit, limit);
+}
+
+export function defaultValues(limits: Limits, limit: number): FormValues {
+  const sampler = limits.samplers.includes("dpmpp2m") ? "dpmpp2m" : limits.samplers[0];
+  const n = String(Math.min(4, limits.maxN));
+  return { n, sampler, steps: String(defaultSteps(sampler, limit)), eta: "0", seed: "" };
+}
+
+/** A seed the page picks: below 2^32, short enough to read out and type. */
+export function randomSeed(): string {
+  const [value] = crypto.getRandomValues(new Uint32Array(1));
+  return String(value);
+}
+
+function wholeNumber(text: string, low: number, high: number, what: string, why?: string) {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) return `${what} must be a whole number from ${low} to ${high}.`;
+  const value = Number(t);
+  if (value < low) return `${what} must be at least ${low}.`;
+  if (value > high) return `${what} must be at most ${high}${why ? ` (${why})` : ""}.`;
+  return undefined;
+}
+
+/** The reason each invalid value is invalid (an empty object when all are fine). */
+export function validate(values: FormValues, limits: Limits, steps: StepLimit): FieldErrors {
+  const errors: FieldErrors = {};
+  errors.n = wholeNumber(values.n, 1, limits.maxN, "Number of images", "the server's limit");
+  if (!limits.samplers.includes(values.sampler)) {
+    errors.sampler = `Sampler must be one of ${limits.samplers.join(", ")}.`;
+  }
+  errors.steps = wholeNumber(values.steps, 1, steps.max, "Steps", steps.why);
+  if (values.sampler === "ddim") {
+    const eta = Number(values.eta);
+    if (values.eta.trim() === "" || !Number.isFinite(eta)) errors.eta = "Eta must be a number.";
+    else if (eta < limits.etaMin || eta > limits.etaMax) {
+      errors.eta = `Eta must be from ${limits.etaMin} to ${limits.etaMax}.`;
+    }
+  }
+  const seed = values.seed.trim();
+  if (seed && (!/^\d+$/.test(seed) || BigInt(seed) > MAX_SEED)) {
+    errors.seed = "Seed must be a whole number from 0 to 2^63 - 1 (or empty for a random one).";
+  }
+  return Object.fromEntries(Object.entries(errors).filter(([, v]) => v)) as FieldErrors;
+}
+
+/** The settings of valid form values for `model`. */
+export function toSettings(model: string, values: FormValues): Settings {
+  const ddim = values.sampler === "ddim";
+  return {
+    model,
+    n: Number(values.n),
+    sampler: values.sampler,
+    steps: Number(values.steps),
+    eta: ddim ? Number(values.eta) : 0,
+    seed: values.seed.trim().replace(/^0+(?=\d)/, ""),
+  };
+}
+
+export function toValues(settings: Settings): FormValues {
+  const { n, sampler, steps, eta, seed } = settings;
+  return { n: String(n), sampler, steps: String(steps), eta: String(eta), seed };
+}
+
+/** The JSON body of POST /api/generate; the seed is written as digits, never via a float. */
+export function requestBody(settings: Settings): string {
+  const { seed, ...rest } = settings;
+  const body = JSON.stringify(rest);
+  return seed ? `${body.slice(0, -1)},"seed":${seed}}` : body;
+}
+
+/** A one-line description that reproduces a generation (with image `index` if given). */
+export function settingsLabel(settings: Settings, index?: number): string {
+  const eta = settings.sampler === "ddim" ? `, eta ${settings.eta}` : "";
+  const image = index === undefined ? "" : `, image ${index}`;
+  return `${settings.model}: ${settings.sampler}, ${settings.steps} steps${eta}, seed ${settings.seed}${image}`;
+}

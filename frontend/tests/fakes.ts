@@ -1,0 +1,131 @@
+/** Test doubles: a scripted fetch and an EventSource the test drives. */
+import { vi } from "vitest";
+
+type Reply = { status?: number; body?: unknown; headers?: Record<string, string> };
+type Route = (url: string, init?: RequestInit) => Reply | Promise<Reply>;
+
+/** Stub fetch: `routes` maps "METHOD path" (relative, as the page asks) to a reply. */
+export function stubFetch(routes: Record<string, Reply | Route>) {
+  const calls: { method: string; url: string; body?: string }[] = [];
+  const fetch = vi.fn(async (url: string, init?: RequestInit) => {
+    const method = init?.method ?? "GET";
+    calls.push({ method, url, body: init?.body as string | undefined });
+    const route = routes[`${method} ${url}`];
+    if (!route) throw new TypeError("Failed to fetch");
+    const reply = typeof route === "function" ? await route(url, init) : route;
+    const text = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {});
+    return new Response(text, { status: reply.status ?? 200, headers: reply.headers });
+  });
+  vi.stubGlobal("fetch", fetch);
+  return calls;
+}
+
+export class FakeEventSource {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+  static instances: FakeEventSource[] = [];
+  readyState = FakeEventSource.OPEN;
+  onerror: (() => void) | null = null;
+  private listeners = new Map<string, ((e: MessageEvent) => void)[]>();
+
+  constructor(readonly url: string) {
+    FakeEventSource.instances.push(this);
+  }
+
+  addEventListener(name: string, listener: (e: MessageEvent) => void) {
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+  }
+
+  close() {
+    this.readyState = FakeEventSource.CLOSED;
+  }
+
+  /** Deliver one server event. */
+  emit(name: string, data: unknown) {
+    const event = new MessageEvent(name, { data: JSON.stringify(data) });
+    for (const listener of this.listeners.get(name) ?? []) listener(event);
+  }
+
+  /** The stream failed and the browser gave up. */
+  fail() {
+    this.readyState = FakeEventSource.CLOSED;
+    this.onerror?.();
+  }
+
+  static install() {
+    FakeEventSource.instances = [];
+    vi.stubGlobal("EventSource", FakeEventSource);
+  }
+
+  static last(): FakeEventSource {
+    return FakeEventSource.instances[FakeEventSource.instances.length - 1];
+  }
+}
+
+/** A 1x1 PNG, base64. */
+export const PNG =
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+export const MODELS = [
+  {
+    name: "faces",
+    version: "v1",
+    valid: true,
+    reason: null,
+    resolution: 64,
+    channels: 3,
+    T: 1000,
+    schedule: "cosine",
+    prediction: "eps",
+    parameters: 21_400_000,
+    file_size: 85_000_000,
+    fid: 12.5,
+    warnings: [],
+  },
+  {
+    name: "digits",
+    version: "sha256:abc",
+    valid: true,
+    reason: null,
+    resolution: 32,
+    channels: 1,
+    T: 100,
+    schedule: "linear",
+    parameters: 130_000,
+    file_size: 520_000,
+    fid: null,
+  },
+  {
+    name: "broken",
+    version: null,
+    valid: false,
+    reason: "model.safetensors: corrupt or truncated safetensors file",
+    resolution: null,
+    channels: null,
+    T: null,
+    schedule: null,
+    parameters: null,
+    file_size: 10,
+    fid: null,
+  },
+];
+
+export function job(overrides: Record<string, unknown> = {}) {
+  return {
+    id: "job1",
+    status: "queued",
+    model: "faces",
+    version: "v1",
+    n: 2,
+    sampler: "dpmpp2m",
+    steps: 20,
+    eta: 0,
+    seed: 7,
+    progress: { step: 0, total: 0, images_done: 0, eta_seconds: null },
+    images: [],
+    error: null,
+    stopped_at_step: null,
+    ...overrides,
+  };
+}

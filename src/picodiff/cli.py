@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("picodiff.commands.info", "print a dataset store's summary"),
     "train": ("picodiff.commands.train", "train a DDPM on a dataset store"),
     "serve": ("picodiff.commands.serve", "serve models over a REST API (and the web page)"),
+    "sample": ("picodiff.commands.sample", "draw images from a checkpoint (PNGs, grid, animation)"),
+    "fid": ("picodiff.commands.fid", "FID and KID of samples against a dataset store"),
+    "report": ("picodiff.commands.report", "compare model versions side by side (HTML, markdown)"),
 }
 
 

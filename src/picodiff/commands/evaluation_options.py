@@ -1,0 +1,55 @@
+"""Options shared by `picodiff fid` and `report`: the reference split and the features."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..data import ImageStore
+from ..errors import UserError
+from .sampling_options import check_counts
+
+
+def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reference and features")
+    group.add_argument("--ref", required=True, type=Path, help="dataset store to compare with")
+    group.add_argument("--split", default="val", help="the store's split (train or val)")
+    group.add_argument(
+        "--ref-n", type=int, default=50000, help="use the split's first REF_N images"
+    )
+    group.add_argument(
+        "--features",
+        default="inception",
+        help="inception, digits or MODULE:CALLABLE (uint8 [B,C,H,W] -> [B,D])",
+    )
+    group.add_argument(
+        "--inception-weights",
+        type=Path,
+        help="pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache)",
+    )
+
+
+def check_single_process(command: str) -> None:
+    """FID gathers every feature in one process: under torchrun, sample first."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError(
+            f"'picodiff {command}' runs in one process; draw the samples with "
+            f"'torchrun ... -m picodiff sample --out DIR', then 'picodiff {command}' on DIR"
+        )
+
+
+def open_reference_store(args: argparse.Namespace, command: str) -> ImageStore:
+    """Checks shared by fid and report, and the reference store (a bad one is refused now)."""
+    check_single_process(command)
+    check_counts(args)
+    return ImageStore(args.ref, args.split)
+
+
+def load_reference(args: argparse.Namespace):
+    """(feature extractor, reference features [N, D], whether they came from the cache)."""
+    from ..evaluation import load_extractor, reference_features
+
+    extractor = load_extractor(args.features, args.inception_weights)
+    real, cached = reference_features(args.ref, args.split, extractor, args.ref_n)
+    return extractor, real, cached

@@ -1,0 +1,126 @@
+"""Measure FID and KID of samples against a dataset store's split; print them and write JSON.
+
+Examples:
+    picodiff fid --samples samples/pico --ref stores/pico-64 \\
+        --inception-weights pt_inception-2015-12-05-6726825d.pth
+    picodiff fid --samples runs/digits --ref stores/digits-32 --features digits --n 2000
+    picodiff fid --samples samples/x --ref stores/x --features mypackage.features:clip_features
+
+--samples is a folder of images (what 'picodiff sample' writes) or a checkpoint, run directory
+or .pt/.pth to draw --n images from with the sampling options. Reference features are computed
+once per store, split and extractor and cached in STORE/fid-cache/. FID depends on the number
+of images: compare models at the same --n, --features and reference split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+from .. import __version__
+from ..atomic import write_text
+from ..errors import UserError
+from ..sampling import default_micro_batch, resolve_checkpoint_dir
+from ..training.distributed import pick_device
+from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
+from .sampling_options import add_sampler_arguments, open_model, settings_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--samples",
+        required=True,
+        type=Path,
+        help="folder of images, or a checkpoint / run dir / .pt to draw from",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="JSON report (default: fid.json in the samples folder, else here)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_reference_arguments(parser)
+    add_sampler_arguments(parser, default_n=10000)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation import fid_kid
+
+    store = open_reference_store(args, "fid")
+    extractor, real, cached = load_reference(args)
+    fake, samples = _sample_features(args, extractor, store.channels)
+    metrics = fid_kid(real, fake)
+    reference = {"store": str(args.ref), "split": args.split, "n": len(real), "cached": cached}
+    report = {
+        **metrics,
+        "features": {
+            "name": extractor.name,
+            "fingerprint": extractor.fingerprint(),
+            "dim": real.shape[1],
+        },
+        "reference": reference,
+        "samples": {**samples, "n": len(fake)},
+        "picodiff_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = args.report or (args.samples if samples["kind"] == "folder" else Path()) / "fid.json"
+    write_text(path, json.dumps(report, indent=2) + "\n")
+    print(
+        f"FID {metrics['fid']:.4f}  KID {metrics['kid']:.5f} ± {metrics['kid_std']:.5f}  "
+        f"({len(fake)} samples vs {len(real)} images of {args.ref} {args.split}, "
+        f"{extractor.name} features)\nreport: {path}"
+    )
+    return 0
+
+
+def is_samples_folder(path: Path) -> bool:
+    """A folder that is neither a checkpoint nor a run directory."""
+    if not path.exists():
+        raise UserError(f"--samples {path}: no such folder, checkpoint or .pt/.pth file")
+    try:
+        resolve_checkpoint_dir(path)
+    except UserError:
+        return path.is_dir()
+    return False
+
+
+def _sample_features(args, extractor, channels: int):
+    """(features, description) of --samples: a folder's images, or images drawn on the fly."""
+    from ..evaluation import checkpoint_features, folder_features
+
+    if is_samples_folder(args.samples):
+        features = folder_features(extractor, args.samples, args.n, channels)
+        return features, {"kind": "folder", "path": str(args.samples)}
+    device = pick_device(args.device)
+    checkpoint = open_model(args, args.samples, device)
+    if checkpoint.config.image_channels != channels:
+        raise UserError(
+            f"{args.samples} draws {checkpoint.config.image_channels}-channel "
+            f"images, the reference store holds {channels}"
+        )
+    settings = settings_from(args)
+    micro_batch = args.micro_batch or default_micro_batch(device)
+    drawn = checkpoint_features(
+        extractor,
+        checkpoint,
+        args.n,
+        settings,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        micro_batch=micro_batch,
+        device=device,
+        progress=not args.quiet,
+    )
+    description = {
+        "kind": "checkpoint",
+        "path": str(checkpoint.path),
+        "ema": not args.no_ema,
+        "sampler": settings.method,
+        "steps": settings.steps_for(checkpoint.schedule.T),
+        "eta": settings.eta,
+        "seed": args.seed,
+        "seconds_per_image": drawn.seconds / args.n,
+    }
+    return drawn.features, description

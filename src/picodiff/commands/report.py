@@ -1,0 +1,120 @@
+"""Compare model versions side by side: for each checkpoint its config, parameter count,
+FID/KID at one sampler and step count, sampling time per image and a sample grid, as a
+self-contained HTML page (OUT/report.html) and a markdown table (OUT/report.md).
+
+Examples:
+    picodiff report runs/seed-a runs/seed-c runs/ours --ref stores/pico-64 --n 1000 \\
+        --inception-weights pt_inception-2015-12-05-6726825d.pth --out reports/pico
+    picodiff report runs/digits-v1 runs/digits-v2 --ref stores/digits-32 --features digits \\
+        --sampler ddim --steps 50 --n 2000
+
+Each model is sampled at its own resolution with the same sampler, steps, seed and --n, and
+compared with the same reference split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from ..atomic import write_bytes, write_text
+from ..errors import UserError
+from ..imageio import make_grid, png_bytes
+from ..sampling import default_micro_batch
+from ..training.distributed import pick_device
+from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
+from .sampling_options import add_sampler_arguments, open_model, settings_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", type=Path, help="run dirs, checkpoints or .pt files")
+    parser.add_argument("--out", type=Path, default=Path("report"), help="output folder")
+    parser.add_argument("--grid-n", type=int, default=16, help="images in each sample grid")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_reference_arguments(parser)
+    add_sampler_arguments(parser, default_n=1000)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation.report import html_page, markdown_table
+
+    store = open_reference_store(args, "report")
+    device = pick_device(args.device)
+    checkpoints = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first
+    for path, checkpoint in zip(args.runs, checkpoints):
+        if checkpoint.config.image_channels != store.channels:
+            raise UserError(
+                f"{path}: draws {checkpoint.config.image_channels}-channel images, "
+                f"{args.ref} holds {store.channels}"
+            )
+    extractor, real, _ = load_reference(args)
+    names = model_names(args.runs)
+    results = [
+        _evaluate(args, name, c, extractor, real, device) for name, c in zip(names, checkpoints)
+    ]
+    grids = [f"grid-{i + 1}-{_slug(r.name)}.png" for i, r in enumerate(results)]
+    for result, grid in zip(results, grids):
+        write_bytes(args.out / grid, result.grid_png)
+    table = markdown_table(results, grids)
+    write_text(args.out / "report.md", f"# Model report\n\n{_settings_line(args, real)}\n\n{table}")
+    write_text(args.out / "report.html", html_page(results, _settings(args, real)))
+    print(table + f"\nwrote {args.out / 'report.html'} and {args.out / 'report.md'}")
+    return 0
+
+
+def model_names(paths: list[Path]) -> list[str]:
+    """Each path's last part (a checkpoint inside a run is named after the run)."""
+    names = [p.parent.name if p.name in ("best", "last") else p.name for p in paths]
+    return names if len(set(names)) == len(names) else [str(p) for p in paths]
+
+
+def _evaluate(args, name, checkpoint, extractor, real, device):
+    from ..evaluation import checkpoint_features, fid_kid
+    from ..evaluation.report import ModelResult, describe
+
+    micro_batch = args.micro_batch or default_micro_batch(device)
+    drawn = checkpoint_features(
+        extractor,
+        checkpoint,
+        args.n,
+        settings_from(args),
+        seed=args.seed,
+        batch_size=args.batch_size,
+        micro_batch=micro_batch,
+        device=device,
+        keep=args.grid_n,
+        progress=not args.quiet,
+    )
+    metrics = fid_kid(real, drawn.features)
+    return ModelResult(
+        name,
+        str(checkpoint.path),
+        describe(checkpoint),
+        checkpoint.model.num_parameters(),
+        metrics["fid"],
+        metrics["kid"],
+        metrics["kid_std"],
+        drawn.seconds / args.n,
+        png_bytes(make_grid(drawn.first)),
+    )
+
+
+def _settings(args, real) -> dict[str, str]:
+    steps = f"{args.steps} steps" if args.steps else "default steps"
+    return {
+        "reference": f"{args.ref} ({args.split}, {len(real)} images)",
+        "features": args.features,
+        "sampler": f"{args.sampler}, {steps}" + (f", eta {args.eta}" if args.eta else ""),
+        "samples per model": str(args.n),
+        "seed": str(args.seed),
+        "weights": "raw" if args.no_ema else "EMA when present",
+    }
+
+
+def _settings_line(args, real) -> str:
+    return " · ".join(f"{k}: {v}" for k, v in _settings(args, real).items())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"

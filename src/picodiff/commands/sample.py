@@ -1,0 +1,117 @@
+"""Sample images from a checkpoint, a training run (its best/, else last) or a legacy .pt/.pth.
+
+Examples:
+    picodiff sample runs/pico-64 --n 64 --out samples/pico --grid grid.png
+    picodiff sample models/faces --n 16 --sampler ddim --steps 50 --eta 0.5 --seed 3 --out s
+    picodiff sample runs/digits --n 16 --out s --animation denoise.gif     # or .mp4
+    picodiff sample picobanana_84.pth --image-size 84 --T 500 --n 8 --out s
+    torchrun --nproc_per_node 4 -m picodiff sample runs/pico-64 --num-images 50000 --out samples/fid
+
+A checkpoint is sampled at its own resolution, channels, T, schedule and prediction target.
+Image i depends only on (--seed, i): the same seed gives byte-identical PNGs whatever
+--batch-size or the number of processes, and --n 8 gives the first 8 images of --n 64.
+Under torchrun write --num-images for --n (torchrun takes --n for one of its own options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from ..imageio import make_grid, save_png
+from ..sampling import (
+    DenoisingRecorder,
+    check_animation_path,
+    check_out_dir,
+    default_micro_batch,
+    finish,
+    generate,
+    shard_range,
+    write_animation,
+    write_images,
+)
+from ..sampling.output import image_path, read_images
+from ..sampling.progress import Progress, chain
+from ..training.distributed import Distributed, pick_device
+from .sampling_options import add_sampler_arguments, check_counts, open_model, settings_from
+
+GRID_MAX = 64  # the grid shows the first 64 images
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint dir, run dir or legacy .pt/.pth")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
+    parser.add_argument("--grid", type=Path, help="also write the first 64 as one grid .png")
+    parser.add_argument(
+        "--animation", type=Path, help="the first batch's denoising, x_t | x0, as .gif or .mp4"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace samples in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_sampler_arguments(parser, default_n=64)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_counts(args)
+    if args.grid and args.grid.suffix.lower() != ".png":
+        raise UserError(f"--grid {args.grid}: use a .png file name")
+    if args.animation:
+        check_animation_path(args.animation)
+    check_out_dir(args.out, args.overwrite)
+    device = pick_device(args.device)
+    checkpoint = open_model(args, args.checkpoint, device)
+    dist = Distributed.from_env(device)  # all processes meet here, after their checks
+    micro_batch = args.micro_batch or default_micro_batch(device)
+    indices = shard_range(args.n, micro_batch, dist.rank, dist.world_size)
+    recorder = DenoisingRecorder() if args.animation and dist.is_main else None
+    started = time.perf_counter()
+    _draw(args, checkpoint, indices, micro_batch, device, recorder, not args.quiet and dist.is_main)
+    dist.close()
+    if dist.is_main:
+        _finish(args, checkpoint, micro_batch, recorder, time.perf_counter() - started)
+    return 0
+
+
+def _draw(args, checkpoint, indices, micro_batch, device, recorder, show_progress) -> None:
+    settings = settings_from(args)
+    batch_size = -(-args.batch_size // micro_batch) * micro_batch
+    batches = -(-len(indices) // batch_size)
+    steps = settings.steps_for(checkpoint.schedule.T)
+    progress = Progress(len(indices), batches, steps, enabled=show_progress)
+    images = generate(
+        checkpoint,
+        indices,
+        settings,
+        seed=args.seed,
+        batch_size=batch_size,
+        micro_batch=micro_batch,
+        device=device,
+        callback=chain(progress, recorder),
+    )
+    for batch, pixels in images:
+        write_images(args.out, batch, pixels)
+        progress.batch_done(len(batch))
+    progress.close()
+
+
+def _finish(args, checkpoint, micro_batch, recorder, seconds: float) -> None:
+    settings = settings_from(args)
+    manifest = {
+        "checkpoint": str(checkpoint.path),
+        "ema": not args.no_ema,
+        "sampler": settings.method,
+        "steps": settings.steps_for(checkpoint.schedule.T),
+        "eta": settings.eta,
+        "seed": args.seed,
+        "micro_batch": micro_batch,
+        "size": checkpoint.config.image_size,
+        "channels": checkpoint.config.image_channels,
+    }
+    finish(args.out, args.n, manifest)
+    if args.grid:
+        shown = [image_path(args.out, i) for i in range(min(args.n, GRID_MAX))]
+        save_png(args.grid, make_grid(read_images(shown, checkpoint.config.image_channels)))
+    if recorder is not None:
+        write_animation(args.animation, recorder.frames)
+    print(f"wrote {args.n} images to {args.out} in {seconds:.1f}s ({seconds / args.n:.3f} s/image)")

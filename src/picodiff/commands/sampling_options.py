@@ -1,0 +1,62 @@
+"""Options shared by `picodiff sample`, `fid` and `report`: which weights, which sampler."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..checkpoint import Checkpoint
+from ..errors import UserError
+from ..sampling import METHODS, LegacyOptions, SamplerSettings, open_checkpoint
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument(
+        "--n",
+        "--num-images",
+        dest="n",
+        type=int,
+        default=default_n,
+        help="number of images (under torchrun write --num-images: torchrun "
+        "reads --n as an abbreviation of its own --nnodes/--nproc-per-node)",
+    )
+    group.add_argument("--sampler", choices=METHODS, default="dpmpp2m", help="reverse sampler")
+    group.add_argument(
+        "--steps", type=int, help="denoising steps (default: ddpm all T, ddim 50, dpmpp2m 20)"
+    )
+    group.add_argument("--eta", type=float, default=0.0, help="ddim noise (0: deterministic)")
+    group.add_argument("--seed", type=int, default=0, help="image i depends on (seed, i) only")
+    group.add_argument("--batch-size", type=int, default=16, help="images sampled together")
+    group.add_argument(
+        "--micro-batch",
+        type=int,
+        help="images per network call, fixed so that results do not depend on --batch-size "
+        "(default: 4 on a CPU, 64 on a GPU)",
+    )
+    group.add_argument("--no-ema", action="store_true", help="use the raw weights, not the EMA")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    legacy = parser.add_argument_group("legacy .pt/.pth state dicts (no config inside)")
+    legacy.add_argument("--image-size", type=int, default=64, help="resolution it was trained at")
+    legacy.add_argument("--T", type=int, default=1000, help="diffusion steps it was trained with")
+    legacy.add_argument("--beta-start", type=float, default=1e-4, help="first beta")
+    legacy.add_argument("--beta-end", type=float, default=0.02, help="last beta")
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    for flag in ("n", "batch_size", "micro_batch", "grid_n"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+
+
+def settings_from(args: argparse.Namespace) -> SamplerSettings:
+    return SamplerSettings(args.sampler, args.steps, args.eta)
+
+
+def open_model(args: argparse.Namespace, path: str | Path, device) -> Checkpoint:
+    """The checkpoint at `path`, its sampler settings checked against its own T."""
+    legacy = LegacyOptions(args.image_size, args.T, args.beta_start, args.beta_end)
+    checkpoint = open_checkpoint(path, use_ema=not args.no_ema, legacy=legacy, device=device)
+    settings_from(args).check(checkpoint.schedule.T)
+    return checkpoint

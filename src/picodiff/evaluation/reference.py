@@ -1,0 +1,63 @@
+"""Reference features of a dataset store's split, computed once and cached beside the store
+(STORE/fid-cache/SPLIT-EXTRACTOR.safetensors; a read-only store caches in the user's cache
+folder instead). The cache records what it was computed from: a rewritten store, another row
+count or a changed extractor makes it recompute."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from ..data import ImageStore
+from .cache import cache_dir, digest, load_tensors, save_tensors
+from .features import FeatureExtractor, extract
+
+CACHE_DIR = "fid-cache"
+BATCH = 256
+
+
+def store_fingerprint(store: ImageStore) -> str:
+    """Changes when the store is rewritten: its dataset.json and its split file's size and time."""
+    stat = store.file.stat()
+    meta = json.dumps(store.meta, sort_keys=True)
+    return digest(meta, str(stat.st_size), str(stat.st_mtime_ns))
+
+
+def reference_features(
+    store_path: str | Path, split: str, extractor: FeatureExtractor, limit: int | None = None
+) -> tuple[torch.Tensor, bool]:
+    """(features [N, D] of the split's first `limit` rows, whether they came from the cache)."""
+    store = ImageStore(store_path, split)
+    n = len(store) if limit is None else min(limit, len(store))
+    key = {
+        "store": store_fingerprint(store),
+        "split": split,
+        "n": str(n),
+        "extractor": extractor.name,
+        "extractor_fingerprint": extractor.fingerprint(),
+    }
+    places = cache_paths(store.path, split, extractor.name)
+    for path in places:
+        if path.exists():
+            tensors, metadata = load_tensors(path)
+            if metadata == key:
+                return tensors["features"], True
+    batches = (store.array[start : min(start + BATCH, n)] for start in range(0, n, BATCH))
+    features = extract(extractor, batches)
+    for path in places:
+        try:
+            save_tensors(path, {"features": features}, key)
+            break
+        except OSError:
+            continue
+    return features, False
+
+
+def cache_paths(store_path: Path, split: str, extractor_name: str) -> list[Path]:
+    """Beside the store first, then the user's cache folder (for a read-only store)."""
+    name = f"{split}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', extractor_name)}.safetensors"
+    fallback = cache_dir() / "fid-reference" / digest(str(store_path.resolve()))
+    return [store_path / CACHE_DIR / name, fallback / name]

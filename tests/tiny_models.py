@@ -1,0 +1,37 @@
+"""Tiny random-weight checkpoints for sampling and evaluation tests (16 px, 0.13 M parameters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from picodiff.checkpoint import save_checkpoint
+from picodiff.diffusion import NoiseSchedule
+from picodiff.models import UNet, UNetConfig
+
+
+def tiny_checkpoint(path: Path, channels: int = 3, seed: int = 0, T: int = 40, **config) -> Path:
+    """A `tiny`-preset checkpoint with random weights, an EMA that differs, cosine schedule."""
+    torch.manual_seed(seed)
+    model = UNet(UNetConfig.preset("tiny", image_channels=channels, image_size=16, **config))
+    ema = {k: v * 1.5 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    return save_checkpoint(
+        path,
+        model,
+        NoiseSchedule.cosine(T),
+        ema_state=ema,
+        metadata={"step": 10 * (seed + 1), "best_val_loss": 0.5},
+    )
+
+
+def cpu_threads(count: int = 1):
+    """Pin torch's CPU thread count for a module's tests (restored afterwards).
+
+    On a shared 2-core machine a second thread that cannot get a core makes every small op
+    wait for it; one thread keeps these tiny models fast.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    yield
+    torch.set_num_threads(before)

@@ -50,6 +50,8 @@ def test_cascade_samples_deterministically(runs):
     assert final.min() >= -1 and final.max() <= 1
     again = cascade.sample(3, seed=7)[-1]
     assert torch.equal(final, again)
+    tail = cascade.sample(2, seed=7, start=1)[-1]  # images 1 and 2 alone: the same bits
+    assert torch.equal(tail, final[1:])
     assert not torch.equal(final, cascade.sample(3, seed=8)[-1])
 
 

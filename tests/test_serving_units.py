@@ -292,7 +292,9 @@ def test_rollout_file_mistakes_are_explained(tmp_path, spec, message):
 
 # --- the app in-process -----------------------------------------------------------------------
 def test_no_models_is_not_an_error_but_not_ready(tmp_path):
-    app = create_app({"models": tmp_path / "missing", "bundled_models": (), "log_json": False})
+    config = {"models": tmp_path / "missing", "bundled_models": (), "log_json": False,
+              "static_dir": tmp_path / "no-page"}  # fmt: skip
+    app = create_app(config)
     client = app.test_client()
     assert client.get("/api/models").json == []
     assert client.get("/api/ready").status_code == 503

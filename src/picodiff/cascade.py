@@ -20,6 +20,7 @@ from .diffusion import DEFAULT_STEPS, image_generators, sample
 from .diffusion.noise import derive_seed, randn
 from .errors import UserError
 from .models import UNetConfig
+from .models.batching import default_micro_batch, micro_batched
 from .superres import augment
 
 
@@ -111,7 +112,7 @@ def generate(stage: Stage, n: int, generators, callback: Callable | None = None)
     """Sample n images from a base (unconditional) stage."""
     ckpt, c = stage.checkpoint, stage.checkpoint.config
     return sample(
-        ckpt.model, ckpt.schedule, (n, c.image_channels, c.image_size, c.image_size),
+        _network(ckpt), ckpt.schedule, (n, c.image_channels, c.image_size, c.image_size),
         **_sampling_options(stage, generators, callback),
     )  # fmt: skip
 
@@ -124,10 +125,16 @@ def upscale(stage: Stage, low: torch.Tensor, generators, callback=None) -> torch
     noise = randn(low.shape, generators, device=device)
     extra = {"low_res": augment(ckpt.schedule, low.to(device), level, noise), "aug_level": level}
     return sample(
-        partial(ckpt.model, **extra), ckpt.schedule,
+        partial(_network(ckpt), **extra), ckpt.schedule,
         (len(low), c.image_channels, c.image_size, c.image_size),
         **_sampling_options(stage, generators, callback),
     )  # fmt: skip
+
+
+def _network(ckpt: Checkpoint):
+    """The model, called on fixed-size blocks so images do not depend on their batch."""
+    device = next(ckpt.model.parameters()).device
+    return micro_batched(ckpt.model, default_micro_batch(device))
 
 
 def _sampling_options(stage: Stage, generators, callback) -> dict:

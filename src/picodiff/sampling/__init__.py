@@ -1,8 +1,9 @@
 """Batch inference from checkpoints: reproducible per-image sampling, sharding over processes,
 samples folders and denoising animations."""
 
+from ..models.batching import default_micro_batch, micro_batched
 from .animation import DenoisingRecorder, check_animation_path, write_animation
-from .engine import METHODS, SamplerSettings, default_micro_batch, draw, generate, micro_batched
+from .engine import METHODS, SamplerSettings, draw, generate
 from .output import check_out_dir, finish, read_image, sample_files, write_images
 from .shard import shard_range
 from .source import LegacyOptions, open_checkpoint, resolve_checkpoint_dir

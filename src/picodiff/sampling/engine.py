@@ -3,30 +3,26 @@
 Two things make that hold bit for bit:
 - noise: image i's noise comes from its own generator, seeded from (seed, i)
   (`picodiff.diffusion.image_generators`), so it does not depend on its batch;
-- the network: CPU kernels choose their algorithm from the batch size (PyTorch's CPU Linear
-  on a [B, 128] time embedding is a matrix-vector product at B = 1 and a blocked GEMM above, and
-  their last bits differ), so the network is always called on aligned blocks of `micro_batch`
-  images, [k*M, (k+1)*M), the last block padded with zeros. A row's result depends on the shape
-  and its position, never on the other rows' values, so image i gets the same bits whatever
-  --batch-size, --n or the number of processes, as long as M (and each process's thread count)
-  stays the same.
+- the network is always called on blocks of exactly `micro_batch` images
+  (`picodiff.models.batching`), so image i gets the same bits whatever --batch-size, --n or the
+  number of processes, as long as M (and each process's thread count) stays the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import get_args
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_STEPS, image_generators, sample
 from ..diffusion.samplers import Callback, Method
 from ..errors import UserError
 from ..imageio import to_uint8
+from ..models.batching import micro_batched
 
 METHODS: tuple[str, ...] = get_args(Method)
 
@@ -52,27 +48,6 @@ class SamplerSettings:
             raise UserError(f"--eta must be >= 0, got {self.eta}")
         if self.eta and self.method != "ddim":
             raise UserError(f"--eta applies to the ddim sampler only, not {self.method}")
-
-
-def default_micro_batch(device: torch.device | str) -> int:
-    """4 images per network call on a CPU (its speed barely depends on it), 64 on a GPU."""
-    return 64 if torch.device(device).type == "cuda" else 4
-
-
-def micro_batched(net: nn.Module, micro_batch: int) -> Callable:
-    """model_fn(x, t) calling `net` on chunks of exactly `micro_batch` rows (zero-padded)."""
-
-    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        outputs = []
-        for x_chunk, t_chunk in zip(x.split(micro_batch), t.split(micro_batch)):
-            rows, pad = len(x_chunk), micro_batch - len(x_chunk)
-            if pad:
-                x_chunk = torch.cat([x_chunk, x_chunk.new_zeros(pad, *x_chunk.shape[1:])])
-                t_chunk = torch.cat([t_chunk, t_chunk[-1:].expand(pad)])
-            outputs.append(net(x_chunk, t_chunk)[:rows])
-        return torch.cat(outputs)
-
-    return model_fn
 
 
 def draw(

@@ -20,6 +20,7 @@ from ..checkpoint import Checkpoint, load_checkpoint, load_legacy
 from ..diffusion import NoiseSchedule, image_generators, sample
 from ..diffusion.forward import predict_x0_eps
 from ..diffusion.samplers import Callback
+from ..models.batching import default_micro_batch, micro_batched
 from .catalog import ModelEntry
 
 X0_LIMIT = 1.5  # |x0| beyond this at the last step counts as an output-range violation
@@ -93,8 +94,10 @@ class DiffusionModel:
         alpha_bar_0 = float(self.schedule.alpha_bars[0])
         calls = itertools.count()
 
+        net = micro_batched(self.net, default_micro_batch(self.device))
+
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            out = self.net(x, t)
+            out = net(x, t)
             step = next(calls)
             if not bool(torch.isfinite(out).all()):
                 raise NonFiniteOutput(self.entry.name, step)

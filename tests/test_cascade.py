@@ -99,3 +99,42 @@ def test_the_cascade_is_served_as_one_model(runs, tmp_path):
         assert decode(first[0]).size == (32, 32)
     finally:
         server.stop()
+
+
+def test_sample_command_draws_a_cascade(runs, tmp_path):
+    import subprocess
+    import sys
+
+    base, sr = str(runs / "base" / "best"), str(runs / "sr" / "best")
+    command = [sys.executable, "-m", "picodiff", "sample", "--cascade", base, sr,
+               "--stage-steps", "3", "2", "--n", "3", "--seed", "7"]  # fmt: skip
+    grid = ["--grid", str(tmp_path / "g.png")]
+    done = subprocess.run([*command, "--out", str(tmp_path / "a"), *grid],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "a" / "000002.png").size == (32, 32)
+    again = subprocess.run([*command, "--batch-size", "1", "--out", str(tmp_path / "b")],
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    for i in range(3):
+        name = f"{i:06d}.png"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    bad = subprocess.run([*command[:5], sr, base, "--out", str(tmp_path / "c")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "starts with a base" in bad.stderr
+
+
+def test_report_compares_the_cascade_with_bicubic_upsampling(runs, tmp_path):
+    import subprocess
+    import sys
+
+    base, sr = str(runs / "base" / "best"), str(runs / "sr" / "best")
+    command = [sys.executable, "-m", "picodiff", "report", "--cascade", base, sr, "--ref",
+               str(runs / "s32"), "--split", "train", "--features", "digits", "--n", "8",
+               "--stage-steps", "3", "2", "--batch-size", "4", "--out", str(tmp_path / "r"),
+               "--quiet"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "r" / "report.md").read_text()
+    assert "cascade (2 stages)" in table and "base + bicubic" in table
+    assert "base + bicubic" in (tmp_path / "r" / "report.html").read_text()

@@ -9,6 +9,7 @@ Image i of a seed depends only on (seed, i), at every stage.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -71,11 +72,14 @@ class Cascade:
         return self.sample_rows([(seed, i) for i in range(start, start + n)], callback)
 
     @torch.no_grad()
-    def sample_rows(self, rows: Sequence[tuple[int, int]], callback=None) -> list[torch.Tensor]:
+    def sample_rows(
+        self, rows: Sequence[tuple[int, int]], callback=None, seconds: list | None = None
+    ) -> list[torch.Tensor]:
         """One image per (seed, index) row. callback(i, total, x_t, x0) counts the steps of
-        all stages together."""
+        all stages together; `seconds`, if given, receives each stage's sampling time."""
         outputs, done = [], 0
         for k, stage in enumerate(self.stages):
+            began = time.perf_counter()
             generators = [g for s, i in rows for g in image_generators(stage_seed(s, k), [i])]
             report = partial(_shifted, callback, done, self.total_steps) if callback else None
             if k == 0:
@@ -83,6 +87,8 @@ class Cascade:
             else:
                 outputs.append(upscale(stage, outputs[-1], generators, report))
             done += stage.steps_or_default
+            if seconds is not None:
+                seconds.append(time.perf_counter() - began)
         return outputs
 
 

@@ -7,6 +7,7 @@ Examples:
         --inception-weights pt_inception-2015-12-05-6726825d.pth --out reports/pico
     picodiff report runs/digits-v1 runs/digits-v2 --ref stores/digits-32 --features digits \\
         --sampler ddim --steps 50 --n 2000
+    picodiff report --cascade runs/base-32 runs/sr-32-64 --ref stores/pico-64 --n 1000
 
 Each model is sampled at its own resolution with the same sampler, steps, seed and --n, and
 compared with the same reference split.
@@ -24,21 +25,26 @@ from ..imageio import make_grid, png_bytes
 from ..sampling import default_micro_batch
 from ..training.distributed import pick_device
 from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
+from .report_cascade import evaluate_cascade
+from .sample_cascade import add_cascade_arguments
 from .sampling_options import add_sampler_arguments, open_model, settings_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path, help="run dirs, checkpoints or .pt files")
+    parser.add_argument("runs", nargs="*", type=Path, help="run dirs, checkpoints or .pt files")
     parser.add_argument("--out", type=Path, default=Path("report"), help="output folder")
     parser.add_argument("--grid-n", type=int, default=16, help="images in each sample grid")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_reference_arguments(parser)
     add_sampler_arguments(parser, default_n=1000)
+    add_cascade_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import html_page, markdown_table
 
+    if not args.runs and not args.cascade:
+        raise UserError("give run directories / checkpoints to compare, or --cascade BASE SR")
     store = open_reference_store(args, "report")
     device = pick_device(args.device)
     checkpoints = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first
@@ -53,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     results = [
         _evaluate(args, name, c, extractor, real, device) for name, c in zip(names, checkpoints)
     ]
+    if args.cascade:
+        results += evaluate_cascade(args, extractor, real, device)
     grids = [f"grid-{i + 1}-{_slug(r.name)}.png" for i, r in enumerate(results)]
     for result, grid in zip(results, grids):
         write_bytes(args.out / grid, result.grid_png)

@@ -6,6 +6,7 @@ Examples:
     picodiff sample runs/digits --n 16 --out s --animation denoise.gif     # or .mp4
     picodiff sample picobanana_84.pth --image-size 84 --T 500 --n 8 --out s
     torchrun --nproc_per_node 4 -m picodiff sample runs/pico-64 --num-images 50000 --out samples/fid
+    picodiff sample --cascade runs/base-32 runs/sr-32-64 --stage-steps 20 10 --n 16 --out s
 
 A checkpoint is sampled at its own resolution, channels, T, schedule and prediction target.
 Image i depends only on (--seed, i): the same seed gives byte-identical PNGs whatever
@@ -35,13 +36,14 @@ from ..sampling import (
 from ..sampling.output import image_path, read_images
 from ..sampling.progress import Progress, chain
 from ..training.distributed import Distributed, pick_device
+from .sample_cascade import add_cascade_arguments, run_cascade
 from .sampling_options import add_sampler_arguments, check_counts, open_model, settings_from
 
 GRID_MAX = 64  # the grid shows the first 64 images
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint dir, run dir or legacy .pt/.pth")
+    parser.add_argument("checkpoint", nargs="?", help="checkpoint dir, run dir or legacy .pt/.pth")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     parser.add_argument("--grid", type=Path, help="also write the first 64 as one grid .png")
     parser.add_argument(
@@ -50,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace samples in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_sampler_arguments(parser, default_n=64)
+    add_cascade_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--grid {args.grid}: use a .png file name")
     if args.animation:
         check_animation_path(args.animation)
+    if bool(args.checkpoint) == bool(args.cascade):
+        raise UserError("give either CHECKPOINT or --cascade BASE SR [SR ...]")
     check_out_dir(args.out, args.overwrite)
+    if args.cascade:
+        return run_cascade(args)
     device = pick_device(args.device)
     checkpoint = open_model(args, args.checkpoint, device)
     dist = Distributed.from_env(device)  # all processes meet here, after their checks

@@ -49,8 +49,10 @@ def open_checkpoint(
     use_ema: bool = True,
     legacy: LegacyOptions | None = None,
     device: torch.device | str = "cpu",
+    superres_ok: bool = False,
 ) -> Checkpoint:
-    """Load a model to sample from; super-resolution stages are refused (they need an input)."""
+    """Load a model to sample from; super-resolution stages need an input, so they are
+    refused unless superres_ok (a cascade's stages)."""
     resolved = resolve_checkpoint_dir(path)
     if resolved.suffix in LEGACY_SUFFIXES:
         legacy = legacy or LegacyOptions()
@@ -64,9 +66,9 @@ def open_checkpoint(
             raise UserError(f"{resolved}: {err}") from None
     else:
         checkpoint = load_checkpoint(resolved, use_ema=use_ema, device=device)
-    if checkpoint.config.low_res_size:
+    if checkpoint.config.low_res_size and not superres_ok:
         raise UserError(
             f"{resolved}: a super-resolution stage ({checkpoint.config.low_res_size} -> "
-            f"{checkpoint.config.image_size} px) cannot be sampled alone; use picodiff.cascade"
+            f"{checkpoint.config.image_size} px) cannot be sampled alone; use --cascade BASE SR"
         )
     return checkpoint

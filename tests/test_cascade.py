@@ -5,7 +5,6 @@ import torch
 import yaml
 from PIL import Image
 from safetensors.torch import load_file
-from stores import make_disc_store
 
 from picodiff.cascade import Cascade
 from picodiff.checkpoint import save_checkpoint
@@ -13,6 +12,7 @@ from picodiff.diffusion import NoiseSchedule
 from picodiff.errors import UserError
 from picodiff.models import UNet, UNetConfig
 from picodiff.training import Trainer, resolve_config
+from stores import make_disc_store
 
 FAST = ["model=tiny", "batch_size=8", "log_every=2", "val_every=2", "val_size=8", "sample_n=2",
         "sample_steps=2", "lr=1e-3", "ema_decay=0.5", "checkpoint_every=2"]  # fmt: skip

@@ -20,6 +20,7 @@ from web_helpers import (
     artifacts_dir,
     chromium_path,
     make_invalid_model,
+    make_tiny_cascade,
     make_tiny_model,
     missing,
 )
@@ -79,6 +80,7 @@ def server(tmp_path_factory):
     make_tiny_model(models, "tiny-b", seed=1)
     make_tiny_model(models, "doomed", seed=2)  # deleted by one test
     make_invalid_model(models, "broken")
+    make_tiny_cascade(models, "pair", root / "stages")
     server = Server(models, root / "server.log")
     server.models = models
     yield server
@@ -191,6 +193,21 @@ def test_generate_watch_progress_download(page, server, tmp_path):
     g.get_by_role("button", name="Copy the request as JSON").click()
     expect(g.get_by_role("status").filter(has_text="Copied")).to_be_visible()
     assert json.loads(page.evaluate("navigator.clipboard.readText()")) == request
+
+
+def test_a_cascade_is_one_model(page):
+    from playwright.sync_api import expect
+
+    g = panel(page)
+    pair = g.get_by_role("radio", name="pair")
+    expect(pair).to_have_accessible_description(re.compile(r"16 → 32 px, 2 stages"))
+    pair.check()
+    fill(g, n="1", steps="3", seed="9")
+    job = submit(page, g)
+    assert (job["model"], job["steps"], job["seed"]) == ("pair", 3, 9)
+    image = g.get_by_role("img", name="Image 0 of seed 9, pair")
+    expect(image).to_be_visible(timeout=LONG)
+    assert image.evaluate("img => img.naturalWidth") == 32  # the last stage's resolution
 
 
 def test_cancel_a_long_job(page, server):

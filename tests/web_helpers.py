@@ -68,6 +68,25 @@ def make_tiny_model(models: Path, name: str, T: int = 1000, seed: int = 0) -> Pa
     return save_checkpoint(models / name, model, NoiseSchedule.cosine(T))
 
 
+def make_tiny_cascade(models: Path, name: str, stages: Path) -> Path:
+    """NAME.cascade.yaml: a random-weight 16 px base, then a 16 -> 32 px stage (in `stages`)."""
+    import torch
+    import yaml
+
+    from picodiff.checkpoint import save_checkpoint
+    from picodiff.diffusion import NoiseSchedule
+    from picodiff.models import UNet, UNetConfig
+
+    base = make_tiny_model(stages, "base", seed=3)
+    torch.manual_seed(4)
+    sr = UNet(UNetConfig.preset("tiny", image_size=32, low_res_size=16))
+    save_checkpoint(stages / "sr", sr, NoiseSchedule.cosine(1000))
+    spec = {"stages": [{"path": str(base)}, {"path": str(stages / "sr"), "steps": 2}]}
+    path = models / f"{name}.cascade.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 def make_invalid_model(models: Path, name: str) -> Path:
     """A checkpoint folder whose config.json is not JSON: listed as invalid, with the reason."""
     folder = models / name

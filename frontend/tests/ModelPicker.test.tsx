@@ -26,6 +26,27 @@ describe("ModelPicker", () => {
     );
   });
 
+  it("shows a cascade's chain of resolutions", () => {
+    const stage = { path: "base", resolution: 16, low_res: null };
+    const cascade: ModelInfo = {
+      ...models[0],
+      name: "pair",
+      kind: "cascade",
+      resolution: 64,
+      stages: [
+        stage,
+        { ...stage, path: "sr1", resolution: 32, low_res: 16 },
+        { ...stage, path: "sr2", resolution: 64, low_res: 32 },
+      ],
+    };
+    render(
+      <ModelPicker catalog={catalog({ models: [cascade] })} selected="pair" onSelect={() => {}} />,
+    );
+    expect(screen.getByRole("radio", { name: "pair" })).toHaveAccessibleDescription(
+      /16 → 32 → 64 px, 3 stages.*64 × 64 px/,
+    );
+  });
+
   it("greys out an invalid model with its reason", () => {
     render(<ModelPicker catalog={catalog()} selected="faces" onSelect={() => {}} />);
     const broken = screen.getByRole("radio", { name: /broken/ });

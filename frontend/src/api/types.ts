@@ -16,6 +16,16 @@ export interface ModelInfo {
   fid: number | null;
   warnings?: string[];
   loaded?: boolean;
+  stages?: StageInfo[];
+}
+
+/** One model of a cascade (base first), as GET /api/models lists it. */
+export interface StageInfo {
+  path: string;
+  resolution: number;
+  low_res: number | null;
+  steps?: number;
+  sampler?: string;
 }
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";

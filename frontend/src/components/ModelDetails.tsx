@@ -1,9 +1,18 @@
 import type { ModelInfo } from "../api/types";
 import { formatBytes, formatCount } from "../lib/format";
 
+/** "16 → 32 → 64 px, 3 stages" for a cascade, else null. */
+function cascadeChain(model: ModelInfo): string | null {
+  const stages = model.stages ?? [];
+  if (stages.length < 2) return null;
+  const sizes = stages.map((stage) => stage.resolution).join(" → ");
+  return `${sizes} px, ${stages.length} stages (sampler and steps drive the first)`;
+}
+
 /** A model's facts as a definition list: resolution, channels, T, schedule, size, FID. */
 export function ModelDetails({ model }: { model: ModelInfo }) {
   const facts: [string, string | null][] = [
+    ["Cascade", cascadeChain(model)],
     ["Resolution", model.resolution ? `${model.resolution} × ${model.resolution} px` : null],
     [
       "Channels",

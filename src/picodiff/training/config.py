@@ -144,7 +144,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         hflip=True, val_every=5000, checkpoint_every=5000, sample_every=5000,
         unet={"dropout": 0.1, "attention_levels": [False, True, False, False]},
     ),
-    # The bundled demo model (README, "The demo model"): 1.2 M parameters, ~30 min on 2 cores.
+    # The bundled demo model (README, "The demo model"): 1.28 M parameters, ~35 min on 2 cores.
     "digits-demo": dict(
         model="tiny", image_size=16, schedule="cosine", T=1000, optimizer="adamw", lr=1e-3,
         lr_schedule="cosine", warmup_steps=200, grad_clip=1.0, batch_size=64, ema_decay=0.999,

@@ -2,7 +2,7 @@
 the digits classifier, next to the same figures for real digits (the floor).
 
     python bench/demo_quality.py runs/digits-demo/best --ref stores/digits-16 --n 1000
-    python bench/demo_quality.py src/picodiff/serving/bundled_models/digits-demo \\
+    python bench/demo_quality.py src/picodiff/bundled_models/digits-demo \\
         --ref stores/digits-16 --record      # also store the figures in its config.json
 
 Generated images: image i of --seed drawn with dpmpp2m (20 steps). Reference: the store's

@@ -198,6 +198,13 @@ def test_overwrite_replaces_an_earlier_run(rgb, tmp_path):
     assert sorted(pngs(out)) == ["000000.png", "000001.png"]
 
 
+def test_a_bundled_model_is_sampled_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./digits-demo here: the name means the bundled model
+    assert sample("digits-demo", "--n", 2, "--steps", 3, "--out", "s") == 0
+    images = [Image.open(tmp_path / "s" / name) for name in ("000000.png", "000001.png")]
+    assert {(im.size, im.mode) for im in images} == {((16, 16), "L")}
+
+
 def _bad_inputs(tmp_path, rgb):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty").mkdir()
@@ -208,6 +215,7 @@ def _bad_inputs(tmp_path, rgb):
     superres = tiny_checkpoint(tmp_path / "sr", low_res_size=8)
     return [
         ([tmp_path / "missing"], "no such checkpoint"),
+        (["digits-dem"], "(bundled models: digits-demo)"),
         ([tmp_path / "notes.txt"], "not a checkpoint"),
         ([tmp_path / "empty"], "not a checkpoint"),
         ([tmp_path / "evil.pt"], "weights_only"),

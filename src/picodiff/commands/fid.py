@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..atomic import write_text
+from ..bundled import bundled_model
 from ..errors import UserError
 from ..sampling import default_micro_batch, resolve_checkpoint_dir
 from ..training.distributed import pick_device
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def is_samples_folder(path: Path) -> bool:
     """A folder that is neither a checkpoint nor a run directory."""
-    if not path.exists():
+    if not path.exists() and bundled_model(str(path)) is None:
         raise UserError(f"--samples {path}: no such folder, checkpoint or .pt/.pth file")
     try:
         resolve_checkpoint_dir(path)

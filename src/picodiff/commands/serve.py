@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         default=default_models_dir(),
-        help="folder of models (checkpoint folders, .pt/.pth files); "
+        help="folder of models (checkpoint folders, .pt/.pth files, NAME.cascade.yaml); "
         "$PICODIFF_MODELS sets the default",
     )
     for flag, kind, text in OPTIONS:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..bundled import bundled_model, bundled_names
 from ..checkpoint import CONFIG_FILE, LEGACY_SUFFIXES, Checkpoint, load_checkpoint, load_legacy
 from ..diffusion import NoiseSchedule
 from ..errors import UserError
@@ -28,15 +29,21 @@ class LegacyOptions:
 
 
 def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """The checkpoint a path names: itself, a run's `best/`, else the run's `last`."""
+    """The checkpoint a path names: itself, a run's `best/`, else the run's `last`; a name
+    that is no path but a bundled model's (`digits-demo`) names that model."""
     path = Path(path)
+    if not path.exists() and (bundled := bundled_model(str(path))):
+        return bundled
     if path.suffix in LEGACY_SUFFIXES or (path / CONFIG_FILE).is_file():
         return path
     for candidate in (path / "best", path / "last"):
         if (candidate / CONFIG_FILE).is_file():
             return candidate.resolve()
     if not path.exists():
-        raise UserError(f"{path}: no such checkpoint, run directory or .pt/.pth file")
+        raise UserError(
+            f"{path}: no such checkpoint, run directory or .pt/.pth file (bundled models: "
+            f"{', '.join(bundled_names()) or 'none'})"
+        )
     raise UserError(
         f"{path}: not a checkpoint (no {CONFIG_FILE}), a training run directory (no best/ or "
         f"last) or a legacy {'/'.join(LEGACY_SUFFIXES)} file"

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bundled import BUNDLED_MODELS_DIR
+
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"  # the web page's build (issue 7), served at / when present
-BUNDLED_MODELS_DIR = PACKAGE_DIR / "bundled_models"  # models shipped inside the package
 
 
 def default_models_dir() -> Path:

@@ -1,0 +1,19 @@
+"""Models shipped inside the package (README, "The demo model"), usable by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BUNDLED_MODELS_DIR = Path(__file__).parent / "bundled_models"
+
+
+def bundled_model(name: str) -> Path | None:
+    """The folder of the bundled model `name`, or None when there is no such model."""
+    path = BUNDLED_MODELS_DIR / name
+    return path if name and "/" not in name and path.is_dir() else None
+
+
+def bundled_names() -> list[str]:
+    if not BUNDLED_MODELS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_MODELS_DIR.iterdir() if p.is_dir())

@@ -5,7 +5,8 @@
     python bench/unet.py --steps 10 --skip-diffusers --skip-seed-code
 
 The seed's own network (re-stated layer for layer with its nn.MultiheadAttention in
-tests/seed_reference.py) runs beside ours at 84 px batch 4 unless --skip-seed-code.
+tests/seed_reference.py) runs beside ours at 84 px batch 4 unless --skip-seed-code, as the seed
+wrote it (need_weights=True) and with nn.MultiheadAttention's fused path (need_weights=False).
 
 Saved activations are the bytes autograd keeps for backward in one forward pass, measured with
 torch.autograd.graph.saved_tensors_hooks (each storage counted once). Images/s is the median over
@@ -118,6 +119,12 @@ def main() -> None:
                                        max(2, args.steps // 2))  # fmt: skip
         print(f"  side by side: {their_mb / mb84:.0f}x less memory, {rate84 / their_rate:.1f}x "
               "the images/s")  # fmt: skip
+        fused = SeedCode(3)
+        for module in fused.modules():  # the seed's code with nn.MultiheadAttention's fused path
+            if hasattr(module, "need_weights"):
+                module.need_weights = False
+        fused_rate = measure("seed's code, need_weights=False", fused, 84, 4, 3, args.steps)[0]
+        print(f"  side by side: {rate84 / fused_rate:.2f}x the images/s of its fused version")
     measure("seed preset", UNet(UNetConfig.preset("seed", image_size=64)), 64, 4, 3, args.steps)
     default = UNetConfig.preset("default", image_size=64)
     ours = measure("default preset", UNet(default), 64, 16, 3, args.steps)[0]

@@ -14,6 +14,7 @@ from tiny_models import cpu_threads, tiny_checkpoint
 from picodiff.cli import main
 from picodiff.data import ImageStore
 from picodiff.data.prepare import PrepareOptions, prepare
+from picodiff.evaluation.digit_quality import digit_quality
 from picodiff.evaluation.digits import load_digits_classifier, train_digits_classifier
 from picodiff.evaluation.inception import WEIGHTS_FILE
 from picodiff.models import UNet, UNetConfig
@@ -85,6 +86,19 @@ def test_digits_classifier_is_deterministic_and_recognises_the_store(digits):
         probabilities = cached.probabilities(images)
     assert torch.allclose(probabilities.sum(dim=1), torch.ones(len(images)))
     assert (probabilities.argmax(dim=1) == torch.tensor(labels)).float().mean() > 0.9
+
+
+def test_digit_quality_separates_real_digits_from_one_digit_and_noise(digits):
+    train, val = (ImageStore(digits, split).array for split in ("train", "val"))
+    real = digit_quality(train[:200], val)
+    one_digit = digit_quality(np.repeat(train[:1], 200, axis=0), val)
+    static = np.random.default_rng(0).integers(0, 256, (200, 16, 16, 1), np.uint8)
+    noise = digit_quality(static, val)
+    assert real["n"] == 200 and sum(real["class_counts"]) == round(real["recognised"] * 200)
+    assert real["recognised"] > 0.8 and real["class_balance"] > 0.95
+    assert min(real["class_counts"]) > 0  # all ten digits
+    assert one_digit["class_balance"] < 0.1 and one_digit["fid"] > 5 * real["fid"]
+    assert noise["recognised"] < 0.5 and noise["fid"] > 5 * real["fid"]
 
 
 def test_reference_cache_follows_the_store_and_the_extractor(tmp_path):

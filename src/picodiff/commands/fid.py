@@ -21,7 +21,6 @@ from pathlib import Path
 
 from .. import __version__
 from ..atomic import write_text
-from ..bundled import bundled_model
 from ..errors import UserError
 from ..sampling import default_micro_batch, resolve_checkpoint_dir
 from ..training.distributed import pick_device
@@ -78,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
 def is_samples_folder(path: Path) -> bool:
     """A folder that is neither a checkpoint nor a run directory."""
-    if not path.exists() and bundled_model(str(path)) is None:
-        raise UserError(f"--samples {path}: no such folder, checkpoint or .pt/.pth file")
     try:
         resolve_checkpoint_dir(path)
-    except UserError:
-        return path.is_dir()
+    except UserError as err:
+        if path.is_dir():
+            return True
+        raise UserError(f"--samples: {err}") from None
     return False
 
 

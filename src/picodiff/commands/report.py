@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ..atomic import write_bytes, write_text
 from ..errors import UserError
-from ..imageio import make_grid, png_bytes
 from ..sampling import default_micro_batch
 from ..training.distributed import pick_device
 from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
@@ -79,7 +78,7 @@ def model_names(paths: list[Path]) -> list[str]:
 
 def _evaluate(args, name, checkpoint, extractor, real, device):
     from ..evaluation import checkpoint_features, fid_kid
-    from ..evaluation.report import ModelResult, describe
+    from ..evaluation.report import model_result
 
     micro_batch = args.micro_batch or default_micro_batch(device)
     drawn = checkpoint_features(
@@ -95,16 +94,8 @@ def _evaluate(args, name, checkpoint, extractor, real, device):
         progress=not args.quiet,
     )
     metrics = fid_kid(real, drawn.features)
-    return ModelResult(
-        name,
-        str(checkpoint.path),
-        describe(checkpoint),
-        checkpoint.model.num_parameters(),
-        metrics["fid"],
-        metrics["kid"],
-        metrics["kid_std"],
-        drawn.seconds / args.n,
-        png_bytes(make_grid(drawn.first)),
+    return model_result(
+        name, str(checkpoint.path), checkpoint, metrics, drawn.seconds / args.n, drawn.first
     )
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 import torch.nn.functional as F
 
 from ..evaluation import fid_kid
 from ..evaluation.features import extract
-from ..evaluation.report import ModelResult, describe
-from ..imageio import make_grid, png_bytes, to_uint8
+from ..evaluation.report import ModelResult, model_result
+from ..imageio import to_uint8
 from .sample_cascade import build_cascade
 
 
@@ -39,9 +38,4 @@ def evaluate_cascade(args: argparse.Namespace, extractor, real, device) -> list[
 
 def _result(name, path, stage, batches, extractor, real, seconds, grid_n) -> ModelResult:
     metrics = fid_kid(real, extract(extractor, batches))
-    images = torch.from_numpy(batches[0][:grid_n]).numpy()
-    return ModelResult(
-        name, path, describe(stage.checkpoint), stage.checkpoint.model.num_parameters(),
-        metrics["fid"], metrics["kid"], metrics["kid_std"], seconds,
-        png_bytes(make_grid(images)),
-    )  # fmt: skip
+    return model_result(name, path, stage.checkpoint, metrics, seconds, batches[0][:grid_n])

@@ -22,11 +22,11 @@ from .fid import fid_kid
 CONFIDENCE = 0.9
 
 
-def recognition(images: np.ndarray) -> dict:
+def recognition(images: np.ndarray, classifier=None) -> dict:
     """Recognised share and class spread of uint8 [N, H, W, C] images."""
-    classifier = load_digits_classifier()
+    classifier = classifier or load_digits_classifier()
     with torch.no_grad():
-        probs = classifier.probabilities(torch.from_numpy(images).permute(0, 3, 1, 2))
+        probs = classifier.probabilities(torch.tensor(images).permute(0, 3, 1, 2))
     confidence, label = probs.max(dim=1)
     confident = label[confidence >= CONFIDENCE]
     counts = torch.bincount(confident, minlength=10).tolist()
@@ -43,4 +43,4 @@ def digit_quality(images: np.ndarray, reference: np.ndarray) -> dict:
     """recognition(images) plus FID/KID (digits features) of images against `reference`."""
     classifier = load_digits_classifier()
     features = [extract(classifier, [batch]) for batch in (reference, images)]
-    return {**recognition(images), **fid_kid(*features), "n": len(images)}
+    return {**recognition(images, classifier), **fid_kid(*features), "n": len(images)}

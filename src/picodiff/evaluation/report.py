@@ -8,6 +8,7 @@ import html
 from dataclasses import dataclass, field
 
 from ..checkpoint import Checkpoint
+from ..imageio import make_grid, png_bytes
 
 
 @dataclass
@@ -23,6 +24,21 @@ class ModelResult:
     kid_std: float
     seconds_per_image: float
     grid_png: bytes = field(repr=False)
+
+
+def model_result(
+    name: str,
+    path: str,
+    checkpoint: Checkpoint,
+    metrics: dict,
+    seconds_per_image: float,
+    grid_images,
+) -> ModelResult:
+    """A row from a checkpoint, its fid_kid() metrics and uint8 [N, H, W, C] grid images."""
+    return ModelResult(
+        name, path, describe(checkpoint), checkpoint.model.num_parameters(), metrics["fid"],
+        metrics["kid"], metrics["kid_std"], seconds_per_image, png_bytes(make_grid(grid_images)),
+    )  # fmt: skip
 
 
 def describe(checkpoint: Checkpoint) -> dict[str, str]:

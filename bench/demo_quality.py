@@ -22,7 +22,7 @@ from picodiff.atomic import write_text
 from picodiff.checkpoint import CONFIG_FILE, load_checkpoint
 from picodiff.data import ImageStore
 from picodiff.evaluation.digit_quality import digit_quality
-from picodiff.sampling import SamplerSettings, generate
+from picodiff.sampling import SamplerSettings, sample_batches
 
 
 def main() -> None:
@@ -39,16 +39,21 @@ def main() -> None:
     train = ImageStore(args.ref, "train").array
     rows = np.random.default_rng(0).permutation(len(train))[: min(args.n, len(train))]
     settings = SamplerSettings("dpmpp2m", args.steps)
-    drawn = generate(checkpoint, range(args.n), settings, seed=args.seed, batch_size=64,
-                     micro_batch=4)  # fmt: skip
+    drawn = sample_batches(
+        checkpoint, range(args.n), settings, seed=args.seed, batch_size=64, micro_batch=4
+    )
     images = np.concatenate([batch for _, batch in drawn])
-    results = {"generated": digit_quality(images, reference),
-               "real (floor)": digit_quality(train[np.sort(rows)], reference)}  # fmt: skip
+    results = {
+        "generated": digit_quality(images, reference),
+        "real (floor)": digit_quality(train[np.sort(rows)], reference),
+    }
     print(f"reference: {len(reference)} held-out real digits ({args.ref}, val)")
     print(f"{'':<14} {'n':>5} {'recognised':>10} {'balance':>8} {'FID':>8} {'KID':>8}  classes 0-9")
     for name, r in results.items():
-        print(f"{name:<14} {r['n']:>5} {r['recognised']:>10.1%} {r['class_balance']:>8.3f} "
-              f"{r['fid']:>8.2f} {r['kid']:>8.4f}  {r['class_counts']}")  # fmt: skip
+        print(
+            f"{name:<14} {r['n']:>5} {r['recognised']:>10.1%} {r['class_balance']:>8.3f} "
+            f"{r['fid']:>8.2f} {r['kid']:>8.4f}  {r['class_counts']}"
+        )
     if args.record:
         record(args, results)
 

@@ -24,8 +24,9 @@ import requests
 
 def timed_request(url: str, n: int, seed: int) -> float:
     begin = time.perf_counter()
-    reply = requests.post(f"{url}/api/generate?wait=true",
-                          json={"model": "digits-demo", "n": n, "seed": seed})  # fmt: skip
+    reply = requests.post(
+        f"{url}/api/generate?wait=true", json={"model": "digits-demo", "n": n, "seed": seed}
+    )
     if reply.status_code != 200:
         raise SystemExit(f"request failed: {reply.status_code} {reply.text[:200]}")
     return time.perf_counter() - begin
@@ -37,9 +38,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed requests")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cwd:
-        server = subprocess.Popen([sys.executable, "-m", "picodiff", "serve", "--port", "0"],
-                                  cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True)  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-m", "picodiff", "serve", "--port", "0"],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             match = re.search(r"http://[\d.]+:\d+", server.stdout.readline())
             if match is None:
@@ -52,8 +57,10 @@ def main() -> None:
             server.wait(timeout=10)
     print(f"digits-demo, {args.n} images per request, default sampler (dpmpp2m, 20 steps)")
     print(f"first request (loads the model): {first:.2f} s")
-    print(f"median of {args.rounds}: {statistics.median(times):.2f} s "
-          f"(range {min(times):.2f}-{max(times):.2f} s)")  # fmt: skip
+    print(
+        f"median of {args.rounds}: {statistics.median(times):.2f} s "
+        f"(range {min(times):.2f}-{max(times):.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@
     python bench/prepare.py --images 96 --size 64 --repeats 7
 
 "ours" is picodiff's decoder (reduced-scale JPEG decoding via PIL's draft, then Lanczos);
-"naive" is Image.open(...).convert("RGB").resize((size, size), LANCZOS), what the seed did. Both
-run in this one process, interleaved, on the same files (real skimage photos upscaled to 1024 px
-with noise added, JPEG quality 90), so the ratio holds on a noisy machine. "end to end" runs
-`picodiff prepare` itself (store writing included) with 1 and 2 workers on 5 links per JPEG.
-The projection for the full 257,730-image Pico-Banana SFT set takes 16 times the one-core rate,
-or the rate at which the main process (reading results, writing the store) keeps up, whichever
-is lower.
+"naive" is Image.open(...).convert("RGB").resize((size, size), LANCZOS), what the pb2025
+project did. Both run in this one process, interleaved, on the same files (real skimage photos
+upscaled to 1024 px with noise added, JPEG quality 90), so the ratio holds on a noisy machine.
+"end to end" runs `picodiff prepare` itself (store writing included) with 1 and 2 workers on 5
+links per JPEG. The projection for the full 257,730-image Pico-Banana SFT set takes 16 times the
+one-core rate, or the rate at which the main process (reading results, writing the store) keeps
+up, whichever is lower.
 """
 
 from __future__ import annotations

@@ -47,8 +47,15 @@ def main() -> None:
 
             start = time.perf_counter()
             with torch.inference_mode():
-                sample(model_fn, schedule, shape, method=method, steps=args.steps, eta=1.0,
-                       generator=torch.Generator().manual_seed(repeat))  # fmt: skip
+                sample(
+                    model_fn,
+                    schedule,
+                    shape,
+                    sampler=method,
+                    steps=args.steps,
+                    eta=1.0 if method == "ddim" else 0.0,
+                    generator=torch.Generator().manual_seed(repeat),
+                )
             total = time.perf_counter() - start
             forwards.append(in_model / args.steps)
             overheads.append((total - in_model) / args.steps)

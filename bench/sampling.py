@@ -4,8 +4,8 @@
     python bench/sampling.py --ddpm-steps 50       # measure more ddpm steps before extrapolating
     python bench/sampling.py --compare-micro-batch # also: fixed micro-batch vs one call per batch
 
-Runs `picodiff sample`'s engine (picodiff.sampling.draw) on random weights: speed does not depend
-on what the network learnt. ddpm's T steps take minutes per batch on a CPU, so only
+Runs `picodiff sample`'s engine (picodiff.sampling.sample_images) on random weights: speed does
+not depend on what the network learnt. ddpm's T steps take minutes per batch on a CPU, so only
 --ddpm-steps of them run; its per-step time is multiplied by T, and the table says so.
 """
 
@@ -20,7 +20,7 @@ import torch
 from picodiff.checkpoint import Checkpoint
 from picodiff.diffusion import NoiseSchedule
 from picodiff.models import UNet, UNetConfig
-from picodiff.sampling import SamplerSettings, default_micro_batch, draw
+from picodiff.sampling import SamplerSettings, default_micro_batch, sample_images
 
 
 def seconds_per_image(checkpoint, settings, batch: int, micro_batch: int, repeats=1) -> float:
@@ -28,7 +28,7 @@ def seconds_per_image(checkpoint, settings, batch: int, micro_batch: int, repeat
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        draw(checkpoint, range(batch), settings, seed=0, micro_batch=micro_batch)
+        sample_images(checkpoint, range(batch), settings, seed=0, micro_batch=micro_batch)
         times.append((time.perf_counter() - started) / batch)
     return statistics.median(times)
 

@@ -1,12 +1,13 @@
 """U-Net cost per training step: parameters, saved activations and training images/s.
 
-    python bench/unet.py                 # the issue's cases (seed 84/64 px batch 4, default 64 px
+    python bench/unet.py                 # every case (pb2025 84/64 px batch 4, default 64 px
                                          # batch 16 beside diffusers' UNet2DModel)
-    python bench/unet.py --steps 10 --skip-diffusers --skip-seed-code
+    python bench/unet.py --steps 10 --skip-diffusers --skip-pb2025-code
 
-The seed's own network (re-stated layer for layer with its nn.MultiheadAttention in
-tests/seed_reference.py) runs beside ours at 84 px batch 4 unless --skip-seed-code, as the seed
-wrote it (need_weights=True) and with nn.MultiheadAttention's fused path (need_weights=False).
+The pb2025 project's own network (re-stated layer for layer with its nn.MultiheadAttention in
+tests/pb2025_reference.py) runs beside ours at 84 px batch 4 unless --skip-pb2025-code, as that
+project wrote it (need_weights=True) and with nn.MultiheadAttention's fused path
+(need_weights=False).
 
 Saved activations are the bytes autograd keeps for backward in one forward pass, measured with
 torch.autograd.graph.saved_tensors_hooks (each storage counted once). Images/s is the median over
@@ -26,8 +27,8 @@ from torch import nn
 
 from picodiff.models import UNet, UNetConfig
 
-SEED_IMAGES_PER_S_84 = 0.22  # DESIGN.md: the seed's own code, 84 px batch 4, this CPU
-SEED_SAVED_MB_84 = 6816
+PB2025_IMAGES_PER_S_84 = 0.22  # docs/design.md: the pb2025 code, 84 px batch 4, this CPU
+PB2025_SAVED_MB_84 = 6816
 
 
 def saved_activation_bytes(model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> int:
@@ -101,7 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per case")
     parser.add_argument("--skip-diffusers", action="store_true", help="skip the diffusers case")
-    parser.add_argument("--skip-seed-code", action="store_true", help="skip the seed's own net")
+    parser.add_argument(
+        "--skip-pb2025-code", action="store_true", help="skip the pb2025 project's own net"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
     if args.threads:
@@ -109,29 +112,32 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, CPU")
     print(f"{'case':<34} {'px':>4} {'batch':>5} {'params':>9} {'saved MB':>10} {'images/s':>9}")
-    seed84 = UNet(UNetConfig.preset("seed", image_size=84))
-    rate84, mb84 = measure("seed preset", seed84, 84, 4, 3, args.steps)
-    if not args.skip_seed_code:
+    pb84 = UNet(UNetConfig.preset("pb2025", image_size=84))
+    rate84, mb84 = measure("pb2025 preset", pb84, 84, 4, 3, args.steps)
+    if not args.skip_pb2025_code:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from seed_reference import Unet as SeedCode
+        from pb2025_reference import Unet as PB2025Code
 
-        their_rate, their_mb = measure("seed's own code (need_weights)", SeedCode(3), 84, 4, 3,
-                                       max(2, args.steps // 2))  # fmt: skip
-        print(f"  side by side: {their_mb / mb84:.0f}x less memory, {rate84 / their_rate:.1f}x "
-              "the images/s")  # fmt: skip
-        fused = SeedCode(3)
-        for module in fused.modules():  # the seed's code with nn.MultiheadAttention's fused path
+        their_rate, their_mb = measure(
+            "pb2025 code (need_weights)", PB2025Code(3), 84, 4, 3, max(2, args.steps // 2)
+        )
+        print(
+            f"  side by side: {their_mb / mb84:.0f}x less memory, {rate84 / their_rate:.1f}x "
+            "the images/s"
+        )
+        fused = PB2025Code(3)
+        for module in fused.modules():  # the pb2025 code with nn.MultiheadAttention's fused path
             if hasattr(module, "need_weights"):
                 module.need_weights = False
-        fused_rate = measure("seed's code, need_weights=False", fused, 84, 4, 3, args.steps)[0]
+        fused_rate = measure("pb2025 code, need_weights=False", fused, 84, 4, 3, args.steps)[0]
         print(f"  side by side: {rate84 / fused_rate:.2f}x the images/s of its fused version")
-    measure("seed preset", UNet(UNetConfig.preset("seed", image_size=64)), 64, 4, 3, args.steps)
+    measure("pb2025 preset", UNet(UNetConfig.preset("pb2025", image_size=64)), 64, 4, 3, args.steps)
     default = UNetConfig.preset("default", image_size=64)
     ours = measure("default preset", UNet(default), 64, 16, 3, args.steps)[0]
     print(
-        f"seed 84 px batch 4: {mb84:.0f} MB saved (seed's code: {SEED_SAVED_MB_84} MB, "
-        f"{SEED_SAVED_MB_84 / mb84:.0f}x less), {rate84:.2f} images/s "
-        f"({rate84 / SEED_IMAGES_PER_S_84:.1f}x the seed's {SEED_IMAGES_PER_S_84})"
+        f"pb2025 84 px batch 4: {mb84:.0f} MB saved (its code: {PB2025_SAVED_MB_84} MB, "
+        f"{PB2025_SAVED_MB_84 / mb84:.0f}x less), {rate84:.2f} images/s "
+        f"({rate84 / PB2025_IMAGES_PER_S_84:.1f}x its code's {PB2025_IMAGES_PER_S_84})"
     )
     if not args.skip_diffusers:
         theirs = measure(

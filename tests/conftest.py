@@ -1,4 +1,4 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as seed_reference
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as pb2025_reference

@@ -5,17 +5,27 @@ import torch
 import yaml
 from PIL import Image
 from safetensors.torch import load_file
+from stores import make_disc_store
 
-from picodiff.cascade import Cascade
 from picodiff.checkpoint import save_checkpoint
 from picodiff.diffusion import NoiseSchedule
 from picodiff.errors import UserError
 from picodiff.models import UNet, UNetConfig
+from picodiff.sampling import Cascade
 from picodiff.training import Trainer, resolve_config
-from stores import make_disc_store
 
-FAST = ["model=tiny", "batch_size=8", "log_every=2", "val_every=2", "val_size=8", "sample_n=2",
-        "sample_steps=2", "lr=1e-3", "ema_decay=0.5", "checkpoint_every=2"]  # fmt: skip
+FAST = [
+    "model=tiny",
+    "batch_size=8",
+    "log_every=2",
+    "val_every=2",
+    "val_size=8",
+    "sample_n=2",
+    "sample_steps=2",
+    "lr=1e-3",
+    "ema_decay=0.5",
+    "checkpoint_every=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +87,11 @@ def test_the_cascade_is_served_as_one_model(runs, tmp_path):
     ]
     (models / "pair.cascade.yaml").write_text(yaml.safe_dump({"stages": stages, "fid": 42.0}))
     sr64 = tmp_path / "sr-32-64"
-    save_checkpoint(sr64, UNet(UNetConfig.preset("tiny", image_size=64, low_res_size=32)),
-                    NoiseSchedule.cosine(1000))  # fmt: skip
+    save_checkpoint(
+        sr64,
+        UNet(UNetConfig.preset("tiny", image_size=64, low_res_size=32)),
+        NoiseSchedule.cosine(1000),
+    )
     wrong = [{"path": str(runs / "base" / "best")}, {"path": str(sr64)}]
     (models / "wrong.cascade.yaml").write_text(yaml.safe_dump({"stages": wrong}))
     server = Server(tmp_path, "--models", str(models))
@@ -86,8 +99,11 @@ def test_the_cascade_is_served_as_one_model(runs, tmp_path):
         listed = {m["name"]: m for m in server.get("/api/models").json()}
         pair = listed["pair"]
         assert (pair["valid"], pair["kind"], pair["resolution"], pair["fid"]) == (
-            True, "cascade", 32, 42.0,
-        )  # fmt: skip
+            True,
+            "cascade",
+            32,
+            42.0,
+        )
         assert [s["resolution"] for s in pair["stages"]] == [16, 32]
         assert pair["stages"][1]["low_res"] == 16 and pair["stages"][1]["steps"] == 3
         assert not listed["wrong"]["valid"]
@@ -106,21 +122,40 @@ def test_sample_command_draws_a_cascade(runs, tmp_path):
     import sys
 
     base, sr = str(runs / "base" / "best"), str(runs / "sr" / "best")
-    command = [sys.executable, "-m", "picodiff", "sample", "--cascade", base, sr,
-               "--stage-steps", "3", "2", "--n", "3", "--seed", "7"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "picodiff",
+        "sample",
+        "--cascade",
+        base,
+        sr,
+        "--stage-steps",
+        "3",
+        "2",
+        "--n",
+        "3",
+        "--seed",
+        "7",
+    ]
     grid = ["--grid", str(tmp_path / "g.png")]
-    done = subprocess.run([*command, "--out", str(tmp_path / "a"), *grid],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "a"), *grid], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert Image.open(tmp_path / "a" / "000002.png").size == (32, 32)
-    again = subprocess.run([*command, "--batch-size", "1", "--out", str(tmp_path / "b")],
-                           capture_output=True, text=True)  # fmt: skip
+    again = subprocess.run(
+        [*command, "--batch-size", "1", "--out", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr
     for i in range(3):
         name = f"{i:06d}.png"
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    bad = subprocess.run([*command[:5], sr, base, "--out", str(tmp_path / "c")],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [*command[:5], sr, base, "--out", str(tmp_path / "c")], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "starts with a base" in bad.stderr
 
 
@@ -129,10 +164,31 @@ def test_report_compares_the_cascade_with_bicubic_upsampling(runs, tmp_path):
     import sys
 
     base, sr = str(runs / "base" / "best"), str(runs / "sr" / "best")
-    command = [sys.executable, "-m", "picodiff", "report", "--cascade", base, sr, "--ref",
-               str(runs / "s32"), "--split", "train", "--features", "digits", "--n", "8",
-               "--stage-steps", "3", "2", "--batch-size", "4", "--out", str(tmp_path / "r"),
-               "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "picodiff",
+        "report",
+        "--cascade",
+        base,
+        sr,
+        "--ref",
+        str(runs / "s32"),
+        "--split",
+        "train",
+        "--features",
+        "digits",
+        "--n",
+        "8",
+        "--stage-steps",
+        "3",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     table = (tmp_path / "r" / "report.md").read_text()

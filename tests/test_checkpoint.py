@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from seed_reference import Unet as SeedUnet
+from pb2025_reference import Unet as PB2025Unet
 
 from picodiff.checkpoint import CheckpointError, load_checkpoint, load_legacy, save_checkpoint
 from picodiff.diffusion import NoiseSchedule
@@ -75,18 +75,18 @@ def test_non_finite_weights_are_refused(tmp_path):
     with torch.no_grad():
         model.conv_in.weight[0, 0, 0, 0] = float("nan")
     save_checkpoint(tmp_path / "nan", model, NoiseSchedule.linear(1000))
-    with pytest.raises(CheckpointError, match=r"non-finite values in \['conv_in.weight'\]"):
+    with pytest.raises(CheckpointError, match=r"non-finite values \(NaN or inf\) in conv_in"):
         load_checkpoint(tmp_path / "nan")
 
 
-def test_seed_pth_loads_through_the_converter(tmp_path):
+def test_pb2025_pth_loads_through_the_converter(tmp_path):
     torch.manual_seed(0)
-    seed = SeedUnet(3).eval()
-    torch.save(seed.state_dict(), tmp_path / "seed.pth")
-    loaded = load_legacy(tmp_path / "seed.pth", image_size=64)
+    reference = PB2025Unet(3).eval()
+    torch.save(reference.state_dict(), tmp_path / "pb2025.pth")
+    loaded = load_legacy(tmp_path / "pb2025.pth", image_size=64)
     x, t = torch.randn(1, 3, 64, 64), torch.tensor([100])
     with torch.no_grad():
-        assert torch.allclose(loaded.model(x, t), seed(x, t), atol=1e-4)
+        assert torch.allclose(loaded.model(x, t), reference(x, t), atol=1e-4)
 
 
 class _Exploit:
@@ -109,14 +109,14 @@ def test_a_pickle_that_runs_code_never_runs(tmp_path):
     assert marker.exists()
 
 
-def test_cli_converts_a_seed_file(tmp_path):
+def test_cli_converts_a_pb2025_file(tmp_path):
     torch.manual_seed(0)
-    torch.save(SeedUnet(1).state_dict(), tmp_path / "seed.pth")
-    cli = [sys.executable, "-m", "picodiff", "convert-seed"]
+    torch.save(PB2025Unet(1).state_dict(), tmp_path / "pb2025.pth")
+    cli = [sys.executable, "-m", "picodiff", "convert-pb2025"]
     done = subprocess.run(
         [
             *cli,
-            str(tmp_path / "seed.pth"),
+            str(tmp_path / "pb2025.pth"),
             str(tmp_path / "out"),
             "--image-size",
             "84",
@@ -127,7 +127,7 @@ def test_cli_converts_a_seed_file(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    params = UNet(UNetConfig.preset("seed", image_channels=1)).num_parameters()
+    params = UNet(UNetConfig.preset("pb2025", image_channels=1)).num_parameters()
     assert f"{params:,} parameters" in done.stdout
     loaded = load_checkpoint(tmp_path / "out")
     assert loaded.config.image_channels == 1 and loaded.config.image_size == 84
@@ -139,7 +139,7 @@ def test_cli_converts_a_seed_file(tmp_path):
 
 
 def test_cli_help_and_version():
-    for flag, expected in (("--help", "convert-seed"), ("--version", "picodiff 0.1.0")):
+    for flag, expected in (("--help", "convert-pb2025"), ("--version", "picodiff 0.1.0")):
         done = subprocess.run(
             [sys.executable, "-m", "picodiff", flag], capture_output=True, text=True
         )

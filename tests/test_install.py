@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_fresh_install_serves_the_demo_model(tmp_path):
     project = tmp_path / "project"
-    shutil.copytree(ROOT / "src", project / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, project / name)
     venv = tmp_path / "venv"
@@ -28,19 +29,25 @@ def test_fresh_install_serves_the_demo_model(tmp_path):
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, str(project), "torch==2.13.0"], check=True, timeout=900)
     env = {k: v for k, v in os.environ.items() if k not in ("PICODIFF_MODELS", "PYTHONPATH")}
-    server = subprocess.Popen([str(venv / "bin" / "picodiff"), "serve", "--port", "0"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [str(venv / "bin" / "picodiff"), "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         url = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline()).group(0)
         models = json.load(urllib.request.urlopen(url + "api/models", timeout=30))
         demo = next(m for m in models if m["name"] == "digits-demo")
         assert demo["valid"] and demo["channels"] == 1 and demo["fid"] is not None
         request = urllib.request.Request(
-            url + "api/generate?wait=true", method="POST",
+            url + "api/generate?wait=true",
+            method="POST",
             data=json.dumps({"model": "digits-demo", "n": 2, "seed": 1}).encode(),
             headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         body = json.load(urllib.request.urlopen(request, timeout=120))
         image = Image.open(io.BytesIO(base64.b64decode(body["images_base64"][0])))
         assert image.size == (16, 16) and image.mode == "L"

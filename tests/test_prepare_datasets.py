@@ -140,8 +140,11 @@ def test_never_replaces_the_source_or_a_non_store(tmp_path, capsys):
     other.mkdir()
     (photos / "a.jpg").write_bytes(jpeg_bytes(photo("coffee")))
     (other / "notes.txt").write_text("keep me")
-    cases = {photos: "would replace the source", tmp_path: "would replace the source",
-             other: "is not a dataset store"}  # fmt: skip
+    cases = {
+        photos: "would replace the source",
+        tmp_path: "would replace the source",
+        other: "is not a dataset store",
+    }
     for out, message in cases.items():
         assert main(["prepare", str(photos), "--out", str(out), "--size", "8", "--quiet"]) == 2
         assert message in capsys.readouterr().err

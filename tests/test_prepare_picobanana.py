@@ -166,8 +166,15 @@ def test_downloads_retry_and_give_up(cdn, first_run):
     assert skipped == GIVEN_UP
     hits = {path.rsplit("/", 1)[-1]: len(times) for path, times in cdn.hits.items()}
     retried = {"flaky.jpg": 3, "limited.jpg": 2, "stall.jpg": 3, "short.jpg": 3}
-    assert hits == {"sft.jsonl": 1, "ok0.jpg": 1, "ok1.jpg": 1, "ok2.jpg": 1, "ok3.jpg": 1,
-                    "missing.jpg": 1, **retried}  # fmt: skip
+    assert hits == {
+        "sft.jsonl": 1,
+        "ok0.jpg": 1,
+        "ok1.jpg": 1,
+        "ok2.jpg": 1,
+        "ok3.jpg": 1,
+        "missing.jpg": 1,
+        **retried,
+    }
     limited = cdn.hits["/flickr/limited.jpg"]
     assert limited[1] - limited[0] >= 0.95  # Retry-After: 1 honoured
     starts = sorted(t for times in cdn.hits.values() for t in times)

@@ -40,7 +40,7 @@ def test_gaussian_oracle_reproduces_mean_and_variance(schedule_name, method, ste
         gaussian_oracle(schedule),
         schedule,
         SHAPE,
-        method=method,
+        sampler=method,
         steps=steps,
         generator=torch.Generator().manual_seed(0),
         clip_x0=False,
@@ -60,7 +60,7 @@ def test_ddim_equals_its_closed_form_for_gaussian_data():
         gaussian_oracle(schedule),
         schedule,
         x_T.shape,
-        method="ddim",
+        sampler="ddim",
         steps=25,
         x_T=x_T,
         clip_x0=False,
@@ -83,7 +83,7 @@ def test_ddim_equals_its_closed_form_for_gaussian_data():
 @pytest.mark.parametrize("method", ["ddpm", "ddim", "dpmpp2m"])
 def test_other_parameterisations_give_the_same_samples(prediction, method):
     schedule = SCHEDULES["cosine"]
-    kwargs = dict(method=method, steps=30, clip_x0=False, eta=0.5)
+    kwargs = dict(sampler=method, steps=30, clip_x0=False, eta=0.5 if method == "ddim" else 0.0)
     a = sample(
         gaussian_oracle(schedule),
         schedule,
@@ -111,7 +111,7 @@ def test_zero_terminal_snr_needs_v_or_x0_and_then_works():
             gaussian_oracle(schedule, prediction),
             schedule,
             SHAPE,
-            method="dpmpp2m",
+            sampler="dpmpp2m",
             prediction=prediction,
             generator=torch.Generator().manual_seed(0),
             clip_x0=False,
@@ -125,7 +125,7 @@ def test_zero_terminal_snr_needs_v_or_x0_and_then_works():
 def test_same_seed_same_output_and_per_row_generators(method):
     schedule = SCHEDULES["linear"]
     model = gaussian_oracle(schedule)
-    kwargs = dict(method=method, steps=20, eta=1.0)
+    kwargs = dict(sampler=method, steps=20, eta=1.0 if method == "ddim" else 0.0)
 
     def run(gen, n=4):
         return sample(model, schedule, (n, 4, 2, 2), generator=gen, **kwargs)
@@ -150,7 +150,7 @@ def test_callback_sees_every_step_and_can_cancel():
     def callback(i, total, x_t, x0):
         calls.append((i, total, tuple(x_t.shape), tuple(x0.shape)))
 
-    sample(model, schedule, (2, 4, 2, 2), method="ddim", steps=12, callback=callback)
+    sample(model, schedule, (2, 4, 2, 2), sampler="ddim", steps=12, callback=callback)
     assert [c[0] for c in calls] == list(range(12)) and {c[1] for c in calls} == {12}
     assert model_calls == spaced_timesteps(schedule, 12)
     assert calls[0][2:] == ((2, 4, 2, 2), (2, 4, 2, 2))
@@ -161,7 +161,7 @@ def test_callback_sees_every_step_and_can_cancel():
             model,
             schedule,
             (2, 4, 2, 2),
-            method="dpmpp2m",
+            sampler="dpmpp2m",
             steps=12,
             callback=lambda i, total, x, x0: i < 3,
         )
@@ -170,12 +170,19 @@ def test_callback_sees_every_step_and_can_cancel():
 
 def test_output_is_clipped_and_steps_validated():
     schedule = SCHEDULES["linear"]
-    x = sample(lambda x, t: -x, schedule, (8, 1, 4, 4), method="ddim", steps=5)
+    x = sample(lambda x, t: -x, schedule, (8, 1, 4, 4), sampler="ddim", steps=5)
     assert x.min() >= -1 and x.max() <= 1
-    with pytest.raises(ValueError, match=r"steps must be an integer in \[1, T=1000\]"):
-        sample(lambda x, t: x, schedule, (1, 1, 2, 2), method="ddim", steps=1001)
-    with pytest.raises(ValueError, match="method must be one of"):
-        sample(lambda x, t: x, schedule, (1, 1, 2, 2), method="euler")
+    with pytest.raises(ValueError, match="steps must be at most the model's T = 1000, got 1001"):
+        sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="ddim", steps=1001)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="euler")
+    with pytest.raises(ValueError, match="eta applies to the ddim sampler only, not ddpm"):
+        sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="ddpm", steps=5, eta=0.5)
+    gen = torch.Generator().manual_seed
+    new = sample(lambda x, t: -x, schedule, (8, 1, 4, 4), sampler="ddim", generator=gen(0))
+    with pytest.warns(FutureWarning, match="'method' is now 'sampler'"):  # the old keyword
+        old = sample(lambda x, t: -x, schedule, (8, 1, 4, 4), method="ddim", generator=gen(0))
+    assert torch.equal(old, new)
     with pytest.raises(ValueError, match="x_T has shape"):
         sample(lambda x, t: x, schedule, (1, 1, 2, 2), x_T=torch.zeros(2, 1, 2, 2))
 
@@ -202,7 +209,7 @@ def test_respaced_ddpm_uses_fewer_model_calls_and_stays_accurate():
         model,
         schedule,
         SHAPE,
-        method="ddpm",
+        sampler="ddpm",
         steps=250,
         variance="beta",
         generator=torch.Generator().manual_seed(0),

@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from pb2025_reference import Unet as PB2025Unet
 from PIL import Image
-from seed_reference import Unet as SeedUnet
-from tiny_models import cpu_threads, tiny_checkpoint
+from tiny_models import TORCHRUN_TWO, cpu_threads, tiny_checkpoint
 
 from picodiff.cli import main
-from picodiff.sampling import SamplerSettings, draw, open_checkpoint, shard_range
+from picodiff.sampling import SamplerSettings, open_checkpoint, sample_images, shard_range
 
 SETTINGS = [
     SamplerSettings("ddpm", 8),
@@ -47,7 +47,7 @@ def floats(checkpoint, n, batch_size, settings, micro_batch=4):
     """Images 0..n-1 as floats, drawn in batches of batch_size."""
     return torch.cat(
         [
-            draw(
+            sample_images(
                 checkpoint,
                 range(s, min(s + batch_size, n)),
                 settings,
@@ -59,7 +59,7 @@ def floats(checkpoint, n, batch_size, settings, micro_batch=4):
     )
 
 
-@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: s.method)
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: s.sampler)
 def test_images_are_bit_identical_whatever_the_batch(rgb, settings):
     checkpoint = open_checkpoint(rgb)
     whole = floats(checkpoint, 7, 8, settings)
@@ -99,12 +99,7 @@ def test_torchrun_with_two_processes_gives_the_single_process_images(rgb, tmp_pa
     assert sample(*args, "--out", tmp_path / "one", "--grid", tmp_path / "one.png") == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+        *TORCHRUN_TWO,
         "-m",
         "picodiff",
         "sample",
@@ -154,13 +149,14 @@ def test_mp4_with_an_encoder_and_a_clear_error_without(gray, tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "t").exists()
 
 
-def test_legacy_seed_state_dict_samples_like_its_conversion(tmp_path):
+def test_legacy_pb2025_state_dict_samples_like_its_conversion(tmp_path):
     torch.manual_seed(0)
-    torch.save(SeedUnet(1).state_dict(), tmp_path / "seed.pth")
+    torch.save(PB2025Unet(1).state_dict(), tmp_path / "pb2025.pth")
     legacy = ["--image-size", "16"]
-    assert main(["convert-seed", str(tmp_path / "seed.pth"), str(tmp_path / "conv"), *legacy]) == 0
+    convert = ["convert-pb2025", str(tmp_path / "pb2025.pth"), str(tmp_path / "conv"), *legacy]
+    assert main(convert) == 0
     args = ["--n", 2, "--steps", 2]
-    assert sample(tmp_path / "seed.pth", *legacy, *args, "--out", tmp_path / "a") == 0
+    assert sample(tmp_path / "pb2025.pth", *legacy, *args, "--out", tmp_path / "a") == 0
     assert sample(tmp_path / "conv", *args, "--out", tmp_path / "b") == 0
     assert pngs(tmp_path / "a") == pngs(tmp_path / "b") and len(pngs(tmp_path / "a")) == 2
     with Image.open(tmp_path / "a" / "000000.png") as image:
@@ -221,18 +217,18 @@ def _bad_inputs(tmp_path, rgb):
         ([tmp_path / "evil.pt"], "weights_only"),
         ([broken], "corrupt or truncated"),
         ([superres], "super-resolution"),
-        ([rgb, "--steps", "41"], "--steps must be in [1, 40]"),
+        ([rgb, "--steps", "41"], "steps must be at most the model's T = 40, got 41"),
         ([rgb, "--n", "0"], "--n must be >= 1"),
         ([rgb, "--batch-size", "0"], "--batch-size must be >= 1"),
         ([rgb, "--eta", "0.5"], "ddim"),
         ([rgb, "--animation", tmp_path / "a.avi"], ".gif or .mp4"),
         ([rgb, "--grid", tmp_path / "g.jpg"], ".png"),
-        ([tmp_path / "seed.pth", "--image-size", "18"], "divisible by 4"),
+        ([tmp_path / "pb2025.pth", "--image-size", "18"], "divisible by 4"),
     ]
 
 
 def test_bad_inputs_are_one_line_errors(rgb, tmp_path, capsys):
-    torch.save(SeedUnet(1).state_dict(), tmp_path / "seed.pth")
+    torch.save(PB2025Unet(1).state_dict(), tmp_path / "pb2025.pth")
     for args, message in _bad_inputs(tmp_path, rgb):
         assert sample(*args, "--out", tmp_path / "out") == 2, args
         err = capsys.readouterr().err.strip()

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
+import jsonschema
 import pytest
 import requests
 import yaml
@@ -400,6 +401,46 @@ def test_health_ready_and_openapi(server):
     assert "/api/jobs/{job_id}/events" in document["paths"]
 
 
+def test_every_answer_matches_the_openapi_document(server):
+    """Models, jobs and every event's data have the shapes the document (and so the page's
+    generated types) declare."""
+    document = server.get("/api/openapi.json").json()
+
+    def check(value, name):
+        jsonschema.validate(value, _inline({"$ref": f"#/components/schemas/{name}"}, document))
+
+    for model in server.get("/api/models").json():
+        check(model, "Model")
+    check(server.get("/api/health").json(), "Health")
+    check(server.get("/api/ready").json(), "Ready")
+    done = server.generate(model="tiny", n=2, steps=4, seed=1).json()
+    check(done, "Job")
+    check(server.get(f"/api/jobs/{done['id']}").json(), "Job")
+    check(server.post("/api/generate", json={"model": "nope"}).json(), "Error")
+    queued = server.generate(wait=False, model="tiny", n=2, steps=4).json()
+    with requests.get(server.url(f"/api/jobs/{queued['id']}/events"), stream=True, timeout=60) as r:
+        names = [_check_event(block, check) for block in _sse_blocks(r)]
+    assert names[0] == "progress" and names[-1] == "done"
+
+
+def _sse_blocks(response):
+    block = []
+    for line in response.iter_lines(decode_unicode=True):
+        if line:
+            block.append(line)
+        elif block:
+            yield block
+            if block[0] in ("event: done", "event: failed", "event: cancelled"):
+                return
+            block = []
+
+
+def _check_event(block, check) -> str:
+    name = block[0].removeprefix("event: ")
+    check(json.loads(block[1].removeprefix("data: ")), f"{name.capitalize()}Event")
+    return name
+
+
 # --- property-based fuzz of the API from its OpenAPI document ----------------------------------
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -466,7 +507,7 @@ def fuzz_plan(server):
                 )
                 schema["properties"]["model"] = {"enum": models}
                 body = from_schema(schema) | JSON_VALUES
-            plan.append((method, path, operation, params, body))
+            plan.append((method, path, _inline(operation, document), params, body))
     return plan
 
 
@@ -516,3 +557,6 @@ def _fuzz_once(server, planned, data) -> None:
     ) as response:
         assert response.status_code < 500, response.text[:300]
         assert str(response.status_code) in operation["responses"], (path, response.status_code)
+        declared = operation["responses"][str(response.status_code)]["content"]
+        if "application/json" in declared:
+            jsonschema.validate(response.json(), declared["application/json"]["schema"])

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from picodiff.checkpoint import save_checkpoint
-from picodiff.diffusion import NoiseSchedule
-from picodiff.imageio import to_uint8
+from picodiff.diffusion import NoiseSchedule, SamplerSettings
 from picodiff.models import UNet, UNetConfig
+from picodiff.pixels import to_uint8
 from picodiff.serving import create_app
 from picodiff.serving.catalog import inspect
 from picodiff.serving.config import ServeConfig
@@ -97,7 +97,8 @@ def test_validation_explains_every_broken_model(tmp_path):
     reasons = {p.name: inspect(p.name, p).reason for p in tmp_path.iterdir()}
     assert reasons["no-config"] == "missing config.json"
     assert reasons["wrong-shape"].startswith(
-        "model.safetensors: conv_in.bias has shape (16,), the config needs (8,); "
+        "model.safetensors: weights do not match the model config: "
+        "conv_in.bias has shape (16,), the config needs (8,); "
         "conv_in.weight has shape (16, 3, 3, 3), the config needs (8, 3, 3, 3); "
     )
     assert reasons["nan-weights"] == (
@@ -122,16 +123,16 @@ def test_a_malicious_pickle_never_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_legacy_seed_file_with_sidecar(tmp_path):
-    from seed_reference import Unet as SeedUnet
+def test_legacy_pb2025_file_with_sidecar(tmp_path):
+    from pb2025_reference import Unet as PB2025Unet
 
     torch.manual_seed(0)
-    torch.save(SeedUnet(1).state_dict(), tmp_path / "seed.pth")
-    (tmp_path / "seed.json").write_text(json.dumps({"image_size": 8, "T": 40}))
-    entry = inspect("seed", tmp_path / "seed.pth")
+    torch.save(PB2025Unet(1).state_dict(), tmp_path / "pb2025.pth")
+    (tmp_path / "pb2025.json").write_text(json.dumps({"image_size": 8, "T": 40}))
+    entry = inspect("seed", tmp_path / "pb2025.pth")
     assert entry.valid, entry.reason
     assert (entry.kind, entry.image_size, entry.channels, entry.T) == ("legacy", 8, 1, 40)
-    images = load_model(entry).sample(2, "ddim", 1, 0.0, 0)
+    images = load_model(entry).sample([(0, 0), (0, 1)], SamplerSettings("ddim", 1))
     assert images.shape == (2, 1, 8, 8)
 
 
@@ -139,16 +140,17 @@ def test_legacy_seed_file_with_sidecar(tmp_path):
 def test_an_image_is_the_same_alone_or_in_a_batch(tmp_path):
     model = load_model(inspect("m", make_model(tmp_path, "m")))
     for sampler, eta in (("ddpm", 0.0), ("ddim", 0.5), ("dpmpp2m", 0.0)):
-        alone = to_uint8(model.sample(1, sampler, 5, eta, [(7, 3)]))
+        settings = SamplerSettings(sampler, 5, eta)
+        alone = to_uint8(model.sample([(7, 3)], settings))
         rows = [(1, 0), (1, 1), (7, 3), (2, 0)]
-        batch = to_uint8(model.sample(4, sampler, 5, eta, rows))
+        batch = to_uint8(model.sample(rows, settings))
         np.testing.assert_array_equal(alone[0], batch[2])
 
 
 def test_nan_output_raises_and_is_never_an_image(tmp_path):
     model = load_model(inspect("nan-out", make_nan_model(tmp_path)))
     with pytest.raises(NonFiniteOutput, match="non-finite values"):
-        model.sample(1, "ddim", 5, 0.0, 0)
+        model.sample([(0, 0)], SamplerSettings("ddim", 5))
 
 
 # --- the manager: LRU under a memory budget ---------------------------------------------------
@@ -292,8 +294,12 @@ def test_rollout_file_mistakes_are_explained(tmp_path, spec, message):
 
 # --- the app in-process -----------------------------------------------------------------------
 def test_no_models_is_not_an_error_but_not_ready(tmp_path):
-    config = {"models": tmp_path / "missing", "bundled_models": (), "log_json": False,
-              "static_dir": tmp_path / "no-page"}  # fmt: skip
+    config = {
+        "models": tmp_path / "missing",
+        "bundled_models": (),
+        "log_json": False,
+        "static_dir": tmp_path / "no-page",
+    }
     app = create_app(config)
     client = app.test_client()
     assert client.get("/api/models").json == []

@@ -1,22 +1,22 @@
 import pytest
 import torch
-from seed_reference import SelfAttention
-from seed_reference import Unet as SeedUnet
+from pb2025_reference import SelfAttention
+from pb2025_reference import Unet as PB2025Unet
 
-from picodiff.models import PRESETS, UNet, UNetConfig, convert_seed_state_dict
+from picodiff.models import PRESETS, UNet, UNetConfig, convert_pb2025_state_dict
 
 
 @pytest.fixture(scope="module")
-def seed_nets():
-    return {c: UNet(UNetConfig.preset("seed", image_channels=c)) for c in (1, 3)}
+def pb2025_nets():
+    return {c: UNet(UNetConfig.preset("pb2025", image_channels=c)) for c in (1, 3)}
 
 
 @pytest.mark.parametrize("size", [64, 76, 80, 84])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_seed_preset_output_shape(seed_nets, size, channels):
+def test_pb2025_preset_output_shape(pb2025_nets, size, channels):
     x = torch.randn(2, channels, size, size)
     with torch.no_grad():
-        assert seed_nets[channels](x, torch.tensor([0, 999])).shape == x.shape
+        assert pb2025_nets[channels](x, torch.tensor([0, 999])).shape == x.shape
 
 
 @pytest.mark.parametrize("size", [64, 76, 80, 84])
@@ -28,9 +28,9 @@ def test_default_preset_output_shape(size, channels):
         assert net(x, torch.tensor([10])).shape == x.shape
 
 
-def test_seed_preset_has_the_seeds_parameter_count():
-    assert UNet(UNetConfig.preset("seed")).num_parameters() == 6_420_467
-    assert sum(p.numel() for p in SeedUnet(3).parameters()) == 6_420_467
+def test_pb2025_preset_has_its_parameter_count():
+    assert UNet(UNetConfig.preset("pb2025")).num_parameters() == 6_420_467
+    assert sum(p.numel() for p in PB2025Unet(3).parameters()) == 6_420_467
 
 
 def test_presets_build():
@@ -44,10 +44,10 @@ def test_presets_build():
 
 def test_bad_sizes_name_the_valid_ones():
     with pytest.raises(ValueError, match=r"image_size 70 is not divisible by 4.*68 and 72"):
-        UNetConfig.preset("seed", image_size=70)
+        UNetConfig.preset("pb2025", image_size=70)
     with pytest.raises(ValueError, match="too small"):
         UNetConfig.preset("default", image_size=4)
-    net = UNet(UNetConfig.preset("seed"))
+    net = UNet(UNetConfig.preset("pb2025"))
     with pytest.raises(ValueError, match="divisible by 4"):
         net(torch.randn(1, 3, 66, 66), torch.tensor([1]))
     with pytest.raises(ValueError, match=r"expected images \[B, 3, H, W\]"):
@@ -62,7 +62,7 @@ def test_bad_widths_are_explained():
     with pytest.raises(ValueError, match="one entry per level"):
         UNetConfig.preset("default", attention_levels=(False, True))
     with pytest.raises(ValueError, match=r"up_channels\[0\]"):
-        UNetConfig.preset("seed", up_channels=(128, 128, 64, 16))
+        UNetConfig.preset("pb2025", up_channels=(128, 128, 64, 16))
     with pytest.raises(ValueError, match="image_channels must be 1 or 3"):
         UNetConfig.preset("default", image_channels=4)
     with pytest.raises(ValueError, match="unknown UNet preset 'huge'"):
@@ -94,25 +94,25 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_converted_seed_weights_give_the_seeds_output(channels):
-    """Our "seed" preset with converted weights equals the seed network (re-stated with the
-    seed's module names and nn.MultiheadAttention in tests/seed_reference.py)."""
+def test_converted_pb2025_weights_give_its_output(channels):
+    """Our "pb2025" preset with converted weights equals the pb2025 network (re-stated with the
+    pb2025 project's module names and nn.MultiheadAttention in tests/pb2025_reference.py)."""
     torch.manual_seed(channels)
-    reference = SeedUnet(channels).eval()
+    reference = PB2025Unet(channels).eval()
     state = reference.state_dict()
-    ours = UNet(UNetConfig.preset("seed", image_channels=channels, image_size=84)).eval()
-    ours.load_state_dict(convert_seed_state_dict(state))
+    ours = UNet(UNetConfig.preset("pb2025", image_channels=channels, image_size=84)).eval()
+    ours.load_state_dict(convert_pb2025_state_dict(state))
     x, t = torch.randn(2, channels, 84, 84), torch.tensor([7, 812])
     with torch.no_grad():
-        expected = reference(x, t)  # materialises the attention matrix, as the seed did
+        expected = reference(x, t)  # materialises the attention matrix, as the pb2025 project did
         got = ours(x, t)
     assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
     # a Lightning-style wrapper ("model." prefix) converts the same way
     wrapped = {f"model.{k}": v for k, v in state.items()}
-    assert convert_seed_state_dict(wrapped).keys() == convert_seed_state_dict(state).keys()
-    assert SelfAttention.need_weights  # the reference really used the seed's slow path
+    assert convert_pb2025_state_dict(wrapped).keys() == convert_pb2025_state_dict(state).keys()
+    assert SelfAttention.need_weights  # the reference really used the pb2025 project's slow path
 
 
 def test_converter_rejects_foreign_state_dicts():
-    with pytest.raises(ValueError, match="not a seed U-Net state dict"):
-        convert_seed_state_dict({"fc.weight": torch.zeros(2, 2)})
+    with pytest.raises(ValueError, match="not a pb2025 U-Net state dict"):
+        convert_pb2025_state_dict({"fc.weight": torch.zeros(2, 2)})

@@ -65,5 +65,6 @@ def test_the_wheel_ships_the_page(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     bundle = [p.relative_to(ROOT / "src").as_posix() for p in STATIC.rglob("*") if p.is_file()]
     assert bundle, REBUILD
-    missing = sorted(set(bundle) - names)
+    data = ["picodiff/training/presets.yaml", "picodiff/bundled_models/digits-demo/config.json"]
+    missing = sorted(set(bundle + data) - names)
     assert not missing, f"pyproject.toml's package data leaves out {missing}"

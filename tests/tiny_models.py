@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -35,3 +36,14 @@ def cpu_threads(count: int = 1):
     torch.set_num_threads(count)
     yield
     torch.set_num_threads(before)
+
+
+# `torchrun` with two local processes: append "-m", "picodiff", ... or a script and its arguments
+TORCHRUN_TWO = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--standalone",
+    "--nproc_per_node",
+    "2",
+]

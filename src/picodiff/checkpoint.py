@@ -6,7 +6,7 @@
       model.safetensors    the trained weights
       ema.safetensors      (optional) exponential moving average of the weights
 
-The directory alone rebuilds its model. Legacy `.pt` / `.pth` state dicts (ours or the seed
+The directory alone rebuilds its model. Legacy `.pt` / `.pth` state dicts (ours or the pb2025
 project's) load with `torch.load(weights_only=True)` only, so a pickle can never run code.
 """
 
@@ -17,6 +17,7 @@ import os
 import pickle
 import shutil
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,11 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .atomic import make_temp_dir, replace_dir
-from .diffusion import NoiseSchedule
-from .diffusion.forward import check_prediction
+from .choices import check_choice
+from .diffusion import NoiseSchedule, Prediction, check_samplable
 from .errors import UserError
-from .models import UNet, UNetConfig, convert_seed_state_dict
-from .models.seed import seed_image_channels
+from .models import UNet, UNetConfig, convert_pb2025_state_dict
+from .models.pb2025 import pb2025_image_channels
 
 CONFIG_FILE, WEIGHTS_FILE, EMA_FILE = "config.json", "model.safetensors", "ema.safetensors"
 LEGACY_SUFFIXES = (".pt", ".pth")
@@ -76,7 +77,7 @@ def save_checkpoint(
         "picodiff_version": __version__,
         "model": model.config.to_dict(),
         "schedule": schedule.config,
-        "prediction": check_prediction(prediction),
+        "prediction": check_choice("prediction", prediction, Prediction),
         "metadata": metadata or {},
     }
     staging = make_temp_dir(path)
@@ -100,18 +101,61 @@ def load_checkpoint(
     path = Path(path)
     if path.suffix in LEGACY_SUFFIXES:
         return load_legacy(path, device=device)
+    spec = read_spec(path)
+    model = UNet(spec.model)
+    weights = spec.weights_file(use_ema)
+    load_weights(model, read_safetensors(weights), weights)
+    return Checkpoint(model.to(device).eval(), spec.schedule, spec.prediction, spec.metadata, path)
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """A checkpoint directory's config.json, validated: what the model is, before any weights."""
+
+    path: Path
+    model: UNetConfig
+    schedule: NoiseSchedule
+    prediction: str
+    metadata: dict[str, Any]
+
+    def weights_file(self, use_ema: bool = True) -> Path:
+        ema = self.path / EMA_FILE
+        return ema if use_ema and ema.exists() else self.path / WEIGHTS_FILE
+
+
+def read_spec(path: Path) -> CheckpointSpec:
+    """The validated config of a checkpoint directory (network, schedule, prediction target);
+    a CheckpointError names the file and the problem otherwise."""
     config = read_config(path)
-    model = build_model(config, path)
-    weights = path / (EMA_FILE if use_ema and (path / EMA_FILE).exists() else WEIGHTS_FILE)
-    state = read_safetensors(weights)
-    load_weights(model, state, weights)
-    return Checkpoint(
-        model.to(device).eval(),
-        NoiseSchedule.from_config(config["schedule"]),
-        config.get("prediction", "eps"),
-        config.get("metadata", {}),
-        path,
-    )
+    try:
+        model = UNetConfig.from_dict(config["model"])
+        schedule = NoiseSchedule.from_config(config["schedule"])
+        prediction = check_choice("prediction", config.get("prediction", "eps"), Prediction)
+        check_samplable(schedule, prediction)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path / CONFIG_FILE}: invalid config: {err}") from None
+    return CheckpointSpec(path, model, schedule, prediction, config.get("metadata") or {})
+
+
+def inspect_checkpoint(path: Path) -> tuple[CheckpointSpec, UNet]:
+    """Validate a checkpoint directory, config and weights, without keeping the weights: the
+    spec and its network built on the meta device (shapes and dtypes, no memory)."""
+    spec = read_spec(path)
+    with torch.device("meta"):
+        model = UNet(spec.model)
+    weights = spec.weights_file()
+    check_weights(read_safetensors(weights), model.state_dict(), weights)
+    return spec, model
+
+
+def check_standalone(config: UNetConfig, where: Path | str) -> None:
+    """Refuse to sample a super-resolution stage alone: it needs a low-resolution input."""
+    if config.low_res_size:
+        raise CheckpointError(
+            f"{where}: a super-resolution model ({config.low_res_size} -> {config.image_size} "
+            "px): it needs a low-resolution input, so it samples only as a stage of a cascade "
+            "(picodiff sample --cascade BASE SR, or a NAME.cascade.yaml)"
+        )
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -129,13 +173,6 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def build_model(config: dict[str, Any], path: Path) -> UNet:
-    try:
-        return UNet(UNetConfig.from_dict(config["model"]))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path / CONFIG_FILE}: invalid model config: {err}") from None
-
-
 def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.exists():
         raise CheckpointError(f"{file}: missing weights file")
@@ -146,29 +183,43 @@ def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
 
 
 def load_weights(model: UNet, state: dict[str, torch.Tensor], source: Path) -> None:
-    """Load a state dict strictly, naming missing, unexpected and mis-shaped tensors."""
-    expected = model.state_dict()
+    """Load a state dict strictly, after check_weights."""
+    check_weights(state, model.state_dict(), source)
+    model.load_state_dict(state)
+
+
+def check_weights(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], source: Path
+) -> None:
+    """The one check of a checkpoint's tensors against its network: the names, then each
+    tensor's shape and kind of dtype, then finite values; a CheckpointError lists what is wrong."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = [
-        f"missing {missing[:5]}" if missing else "",
-        f"unexpected {unexpected[:5]}" if unexpected else "",
-        f"wrong shapes {wrong[:5]}" if wrong else "",
-    ]
-    if any(problems):
+    if missing or unexpected:
+        parts = [f"missing {missing[:5]}"] if missing else []
+        parts += [f"unexpected {unexpected[:5]}"] if unexpected else []
         raise CheckpointError(
-            f"{source}: weights do not match the model config: "
-            + "; ".join(p for p in problems if p)
+            f"{source}: weights do not match the model config: {'; '.join(parts)}"
+        )
+    problems = [p for name in sorted(state) if (p := _tensor_problem(name, state, expected))]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(
+            f"{source}: weights do not match the model config: {'; '.join(problems[:3])}{more}"
         )
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise CheckpointError(f"{source}: non-finite values in {bad[:5]}")
-    model.load_state_dict(state)
+        raise CheckpointError(f"{source}: non-finite values (NaN or inf) in {', '.join(bad[:5])}")
+
+
+def _tensor_problem(name: str, state, expected) -> str | None:
+    tensor, wanted = state[name], expected[name]
+    if tensor.shape != wanted.shape:
+        return f"{name} has shape {tuple(tensor.shape)}, the config needs {tuple(wanted.shape)}"
+    floating = tensor.is_floating_point()
+    if floating != wanted.is_floating_point() or (not floating and tensor.dtype != wanted.dtype):
+        return f"{name} is {tensor.dtype}, expected {wanted.dtype}"
+    return None
 
 
 def load_legacy(
@@ -178,9 +229,9 @@ def load_legacy(
     schedule: NoiseSchedule | None = None,
     device: torch.device | str = "cpu",
 ) -> Checkpoint:
-    """A `.pt`/`.pth` state dict saved by the seed project's code, read with weights_only=True.
+    """A `.pt`/`.pth` state dict saved by the pb2025 project's code, read with weights_only=True.
 
-    Such files carry no config: the seed network is assumed, at `image_size`, with the seed's
+    Such files carry no config: the pb2025 network is assumed, at `image_size`, with its
     linear schedule (T = 1000 unless `schedule` says otherwise).
     """
     try:
@@ -202,10 +253,11 @@ def load_legacy(
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: expected a state dict, found {type(raw).__name__}")
     try:
-        state = convert_seed_state_dict(raw)
+        state = convert_pb2025_state_dict(raw)
     except ValueError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    model = UNet(UNetConfig.preset("seed", seed_image_channels(state), image_size=image_size))
+    channels = pb2025_image_channels(state)
+    model = UNet(UNetConfig.preset("pb2025", channels, image_size=image_size))
     load_weights(model, state, path)
     return Checkpoint(
         model.to(device).eval(), schedule or NoiseSchedule.linear(1000), "eps", {}, path

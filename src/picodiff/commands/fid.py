@@ -21,11 +21,11 @@ from pathlib import Path
 
 from .. import __version__
 from ..atomic import write_text
+from ..distributed import pick_device
 from ..errors import UserError
 from ..sampling import default_micro_batch, resolve_checkpoint_dir
-from ..training.distributed import pick_device
 from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
-from .sampling_options import add_sampler_arguments, open_model, settings_from
+from .sampling_options import add_sampler_arguments, open_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,14 +94,12 @@ def _sample_features(args, extractor, channels: int):
         features = folder_features(extractor, args.samples, args.n, channels)
         return features, {"kind": "folder", "path": str(args.samples)}
     device = pick_device(args.device)
-    checkpoint = open_model(args, args.samples, device)
+    checkpoint, settings = open_model(args, args.samples, device)
     if checkpoint.config.image_channels != channels:
         raise UserError(
             f"{args.samples} draws {checkpoint.config.image_channels}-channel "
             f"images, the reference store holds {channels}"
         )
-    settings = settings_from(args)
-    micro_batch = args.micro_batch or default_micro_batch(device)
     drawn = checkpoint_features(
         extractor,
         checkpoint,
@@ -109,17 +107,14 @@ def _sample_features(args, extractor, channels: int):
         settings,
         seed=args.seed,
         batch_size=args.batch_size,
-        micro_batch=micro_batch,
-        device=device,
+        micro_batch=args.micro_batch or default_micro_batch(device),
         progress=not args.quiet,
     )
     description = {
         "kind": "checkpoint",
         "path": str(checkpoint.path),
         "ema": not args.no_ema,
-        "sampler": settings.method,
-        "steps": settings.steps_for(checkpoint.schedule.T),
-        "eta": settings.eta,
+        **settings.describe(),
         "seed": args.seed,
         "seconds_per_image": drawn.seconds / args.n,
     }

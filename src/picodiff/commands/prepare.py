@@ -27,7 +27,7 @@ from ..data.download import DownloadOptions, default_cache_dir
 from ..data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, parse_colour
 from ..data.prepare import SKIPPED_FILE, PrepareOptions, PrepareReport, prepare
 from ..data.sources import FORMATS, PicoBananaOptions, detect_format
-from ..data.sources.picobanana import CDN_BASE_URL
+from ..data.sources.picobanana import CDN_BASE_URL, PICO_IMAGES
 from ..errors import UserError
 
 # Pico-Banana flags are absent from args unless given (default=SUPPRESS), so that they can be
@@ -105,8 +105,9 @@ def _add_run_arguments(group) -> None:
 def _add_picobanana_arguments(group) -> None:
     group.add_argument(
         "--images",
-        choices=("source", "edited"),
-        help="Open Images source photos (default; the seed's choice) or the edited outputs",
+        choices=PICO_IMAGES,
+        help="Open Images source photos (default; the pb2025 project's choice) or the edited "
+        "outputs",
     )
     group.add_argument("--base-url", help=f"prefix of output_image paths ({CDN_BASE_URL})")
     group.add_argument(

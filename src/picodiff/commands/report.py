@@ -3,7 +3,7 @@ FID/KID at one sampler and step count, sampling time per image and a sample grid
 self-contained HTML page (OUT/report.html) and a markdown table (OUT/report.md).
 
 Examples:
-    picodiff report runs/seed-a runs/seed-c runs/ours --ref stores/pico-64 --n 1000 \\
+    picodiff report runs/pb2025-a runs/pb2025-c runs/ours --ref stores/pico-64 --n 1000 \\
         --inception-weights pt_inception-2015-12-05-6726825d.pth --out reports/pico
     picodiff report runs/digits-v1 runs/digits-v2 --ref stores/digits-32 --features digits \\
         --sampler ddim --steps 50 --n 2000
@@ -20,13 +20,13 @@ import re
 from pathlib import Path
 
 from ..atomic import write_bytes, write_text
+from ..distributed import pick_device
 from ..errors import UserError
 from ..sampling import default_micro_batch
-from ..training.distributed import pick_device
 from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
 from .report_cascade import evaluate_cascade
 from .sample_cascade import add_cascade_arguments
-from .sampling_options import add_sampler_arguments, open_model, settings_from
+from .sampling_options import add_sampler_arguments, open_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give run directories / checkpoints to compare, or --cascade BASE SR")
     store = open_reference_store(args, "report")
     device = pick_device(args.device)
-    checkpoints = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first
-    for path, checkpoint in zip(args.runs, checkpoints):
+    opened = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first
+    for path, (checkpoint, _) in zip(args.runs, opened):
         if checkpoint.config.image_channels != store.channels:
             raise UserError(
                 f"{path}: draws {checkpoint.config.image_channels}-channel images, "
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     extractor, real, _ = load_reference(args)
     names = model_names(args.runs)
     results = [
-        _evaluate(args, name, c, extractor, real, device) for name, c in zip(names, checkpoints)
+        _evaluate(args, name, *model, extractor, real, device) for name, model in zip(names, opened)
     ]
     if args.cascade:
         results += evaluate_cascade(args, extractor, real, device)
@@ -76,7 +76,7 @@ def model_names(paths: list[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(p) for p in paths]
 
 
-def _evaluate(args, name, checkpoint, extractor, real, device):
+def _evaluate(args, name, checkpoint, settings, extractor, real, device):
     from ..evaluation import checkpoint_features, fid_kid
     from ..evaluation.report import model_result
 
@@ -85,11 +85,10 @@ def _evaluate(args, name, checkpoint, extractor, real, device):
         extractor,
         checkpoint,
         args.n,
-        settings_from(args),
+        settings,
         seed=args.seed,
         batch_size=args.batch_size,
         micro_batch=micro_batch,
-        device=device,
         keep=args.grid_n,
         progress=not args.quiet,
     )

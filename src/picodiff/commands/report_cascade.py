@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..evaluation import fid_kid
 from ..evaluation.features import extract
 from ..evaluation.report import ModelResult, model_result
-from ..imageio import to_uint8
+from ..pixels import to_uint8
 from .sample_cascade import build_cascade
 
 
@@ -29,11 +29,27 @@ def evaluate_cascade(args: argparse.Namespace, extractor, real, device) -> list[
     names, stages = [s.name for s in cascade.stages], len(cascade.stages)
     base_seconds = sum(seconds[::stages])
     return [
-        _result(f"cascade ({stages} stages)", " + ".join(names), cascade.stages[-1], final,
-                extractor, real, sum(seconds) / args.n, args.grid_n),
-        _result("base + bicubic", names[0], cascade.stages[0], bicubic, extractor, real,
-                base_seconds / args.n, args.grid_n),
-    ]  # fmt: skip
+        _result(
+            f"cascade ({stages} stages)",
+            " + ".join(names),
+            cascade.stages[-1],
+            final,
+            extractor,
+            real,
+            sum(seconds) / args.n,
+            args.grid_n,
+        ),
+        _result(
+            "base + bicubic",
+            names[0],
+            cascade.stages[0],
+            bicubic,
+            extractor,
+            real,
+            base_seconds / args.n,
+            args.grid_n,
+        ),
+    ]
 
 
 def _result(name, path, stage, batches, extractor, real, seconds, grid_n) -> ModelResult:

@@ -20,24 +20,24 @@ import argparse
 import time
 from pathlib import Path
 
+from ..distributed import Distributed, pick_device
 from ..errors import UserError
-from ..imageio import make_grid, save_png
+from ..pixels import make_grid, save_png
 from ..sampling import (
     DenoisingRecorder,
     check_animation_path,
     check_out_dir,
     default_micro_batch,
     finish,
-    generate,
+    sample_batches,
     shard_range,
     write_animation,
     write_images,
 )
 from ..sampling.output import image_path, read_images
-from ..sampling.progress import Progress, chain
-from ..training.distributed import Distributed, pick_device
+from ..sampling.progress import SamplingBar, chain
 from .sample_cascade import add_cascade_arguments, run_cascade
-from .sampling_options import add_sampler_arguments, check_counts, open_model, settings_from
+from .sampling_options import add_sampler_arguments, check_counts, open_model
 
 GRID_MAX = 64  # the grid shows the first 64 images
 
@@ -67,49 +67,45 @@ def run(args: argparse.Namespace) -> int:
     if args.cascade:
         return run_cascade(args)
     device = pick_device(args.device)
-    checkpoint = open_model(args, args.checkpoint, device)
+    checkpoint, settings = open_model(args, args.checkpoint, device)
     dist = Distributed.from_env(device)  # all processes meet here, after their checks
     micro_batch = args.micro_batch or default_micro_batch(device)
     indices = shard_range(args.n, micro_batch, dist.rank, dist.world_size)
     recorder = DenoisingRecorder() if args.animation and dist.is_main else None
     started = time.perf_counter()
-    _draw(args, checkpoint, indices, micro_batch, device, recorder, not args.quiet and dist.is_main)
+    show_progress = not args.quiet and dist.is_main
+    _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress)
     dist.close()
     if dist.is_main:
-        _finish(args, checkpoint, micro_batch, recorder, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        _finish(args, checkpoint, settings, micro_batch, recorder, seconds)
     return 0
 
 
-def _draw(args, checkpoint, indices, micro_batch, device, recorder, show_progress) -> None:
-    settings = settings_from(args)
+def _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress) -> None:
     batch_size = -(-args.batch_size // micro_batch) * micro_batch
     batches = -(-len(indices) // batch_size)
-    steps = settings.steps_for(checkpoint.schedule.T)
-    progress = Progress(len(indices), batches, steps, enabled=show_progress)
-    images = generate(
+    bar = SamplingBar(len(indices), batches, settings.steps, enabled=show_progress)
+    images = sample_batches(
         checkpoint,
         indices,
         settings,
         seed=args.seed,
         batch_size=batch_size,
         micro_batch=micro_batch,
-        device=device,
-        callback=chain(progress, recorder),
+        callback=chain(bar, recorder),
     )
     for batch, pixels in images:
         write_images(args.out, batch, pixels)
-        progress.batch_done(len(batch))
-    progress.close()
+        bar.batch_done(len(batch))
+    bar.close()
 
 
-def _finish(args, checkpoint, micro_batch, recorder, seconds: float) -> None:
-    settings = settings_from(args)
+def _finish(args, checkpoint, settings, micro_batch, recorder, seconds: float) -> None:
     manifest = {
         "checkpoint": str(checkpoint.path),
         "ema": not args.no_ema,
-        "sampler": settings.method,
-        "steps": settings.steps_for(checkpoint.schedule.T),
-        "eta": settings.eta,
+        **settings.describe(),
         "seed": args.seed,
         "micro_batch": micro_batch,
         "size": checkpoint.config.image_size,

@@ -1,7 +1,8 @@
 """`picodiff sample --cascade BASE SR [SR2 ...]`: a base model and super-resolution stages.
 
-Each stage keeps its own sampler and step count (--stage-sampler / --stage-steps, one value per
-stage; by default every stage uses --sampler and --steps). Image i depends only on (--seed, i).
+Each stage keeps its own sampler, step count and eta (--stage-sampler / --stage-steps /
+--stage-eta, one value per stage; by default every stage uses --sampler, --steps and --eta).
+Image i depends only on (--seed, i).
 """
 
 from __future__ import annotations
@@ -11,36 +12,48 @@ import time
 
 import numpy as np
 
-from ..cascade import Cascade, Stage
+from ..diffusion import SAMPLERS, SamplerSettings
+from ..distributed import Distributed, pick_device
 from ..errors import UserError
-from ..imageio import make_grid, save_png, to_uint8
 from ..models.batching import default_micro_batch
-from ..sampling import METHODS, finish, shard_range, write_images
+from ..pixels import make_grid, save_png, to_uint8
+from ..sampling import Cascade, Stage, finish, shard_range, write_images
 from ..sampling.source import open_checkpoint
-from ..training.distributed import Distributed, pick_device
 
 
 def add_cascade_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cascades")
-    group.add_argument("--cascade", nargs="+", metavar="CHECKPOINT",
-                       help="base checkpoint, then super-resolution stages")  # fmt: skip
-    group.add_argument("--stage-sampler", nargs="+", help="one sampler per cascade stage")
+    group.add_argument(
+        "--cascade",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="base checkpoint, then super-resolution stages",
+    )
+    group.add_argument("--stage-sampler", nargs="+", choices=SAMPLERS, help="sampler per stage")
     group.add_argument("--stage-steps", nargs="+", type=int, help="steps per cascade stage")
-    group.add_argument("--aug-level", type=float,
-                       help="conditioning augmentation of the super-resolution stages "
-                       "(fraction of T; default: the one each was trained with)")  # fmt: skip
+    group.add_argument("--stage-eta", nargs="+", type=float, help="ddim eta per cascade stage")
+    group.add_argument(
+        "--aug-level",
+        type=float,
+        help="conditioning augmentation of the super-resolution stages "
+        "(fraction of T; default: the one each was trained with)",
+    )
 
 
 def build_cascade(args: argparse.Namespace, device) -> Cascade:
     paths = args.cascade
     samplers = _per_stage("--stage-sampler", args.stage_sampler, len(paths), args.sampler)
     steps = _per_stage("--stage-steps", args.stage_steps, len(paths), args.steps)
+    etas = _per_stage("--stage-eta", args.stage_eta, len(paths), args.eta)
+    settings = [SamplerSettings(*options) for options in zip(samplers, steps, etas)]
     stages = [
-        Stage(open_checkpoint(p, use_ema=not args.no_ema, device=device, superres_ok=True),
-              sampler=m, steps=s,
-              eta=args.eta if m == "ddim" else 0.0, aug_level=args.aug_level)
-        for p, m, s in zip(paths, samplers, steps)
-    ]  # fmt: skip
+        Stage(
+            open_checkpoint(path, use_ema=not args.no_ema, device=device, superres_ok=True),
+            stage_settings,
+            args.aug_level,
+        )
+        for path, stage_settings in zip(paths, settings)
+    ]
     return Cascade(stages)
 
 
@@ -61,8 +74,7 @@ def run_cascade(args: argparse.Namespace) -> int:
     dist.close()
     if dist.is_main:
         seconds = time.perf_counter() - started
-        stages = [{"checkpoint": s.name, "sampler": s.sampler, "steps": s.steps_or_default}
-                  for s in cascade.stages]  # fmt: skip
+        stages = [{"checkpoint": s.name, **s.settings.describe()} for s in cascade.stages]
         finish(args.out, args.n, {"cascade": stages, "seed": args.seed})
         if args.grid:
             save_png(args.grid, make_grid(np.stack(grid)))
@@ -70,11 +82,9 @@ def run_cascade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _per_stage(flag: str, values, stages: int, default):
+def _per_stage(flag: str, values, stages: int, default) -> list:
     if values is None:
         return [default] * stages
     if len(values) != stages:
         raise UserError(f"{flag} needs one value per stage ({stages}), got {len(values)}")
-    if flag == "--stage-sampler" and set(values) - set(METHODS):
-        raise UserError(f"{flag}: samplers are {METHODS}, got {values}")
     return values

@@ -6,8 +6,14 @@ import argparse
 from pathlib import Path
 
 from ..checkpoint import Checkpoint
+from ..diffusion import DEFAULT_STEPS, SAMPLERS, SamplerSettings
 from ..errors import UserError
-from ..sampling import METHODS, LegacyOptions, SamplerSettings, open_checkpoint
+from ..sampling import LegacyOptions, open_checkpoint
+
+STEPS_HELP = (
+    f"denoising steps (default: ddpm all T, ddim {DEFAULT_STEPS['ddim']}, dpmpp2m "
+    f"{DEFAULT_STEPS['dpmpp2m']}; never more than the model's T)"
+)
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> None:
@@ -21,10 +27,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
         help="number of images (under torchrun write --num-images: torchrun "
         "reads --n as an abbreviation of its own --nnodes/--nproc-per-node)",
     )
-    group.add_argument("--sampler", choices=METHODS, default="dpmpp2m", help="reverse sampler")
-    group.add_argument(
-        "--steps", type=int, help="denoising steps (default: ddpm all T, ddim 50, dpmpp2m 20)"
-    )
+    group.add_argument("--sampler", choices=SAMPLERS, default="dpmpp2m", help="reverse sampler")
+    group.add_argument("--steps", type=int, help=STEPS_HELP)
     group.add_argument("--eta", type=float, default=0.0, help="ddim noise (0: deterministic)")
     group.add_argument("--seed", type=int, default=0, help="image i depends on (seed, i) only")
     group.add_argument("--batch-size", type=int, default=16, help="images sampled together")
@@ -51,12 +55,15 @@ def check_counts(args: argparse.Namespace) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> SamplerSettings:
+    """--sampler, --steps and --eta, checked (eta applies to ddim only)."""
     return SamplerSettings(args.sampler, args.steps, args.eta)
 
 
-def open_model(args: argparse.Namespace, path: str | Path, device) -> Checkpoint:
-    """The checkpoint at `path`, its sampler settings checked against its own T."""
+def open_model(
+    args: argparse.Namespace, path: str | Path, device
+) -> tuple[Checkpoint, SamplerSettings]:
+    """The checkpoint at `path` and the sampler settings resolved against its own T."""
+    settings = settings_from(args)
     legacy = LegacyOptions(args.image_size, args.T, args.beta_start, args.beta_end)
     checkpoint = open_checkpoint(path, use_ema=not args.no_ema, legacy=legacy, device=device)
-    settings_from(args).check(checkpoint.schedule.T)
-    return checkpoint
+    return checkpoint, settings.resolve(checkpoint.schedule.T)

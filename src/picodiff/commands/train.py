@@ -2,41 +2,54 @@
 
 Examples:
     picodiff train --data stores/cifar10-32 --out runs/cifar --preset cifar10 --max-steps 100000
-    picodiff train --data stores/pico-64 --out runs/seed-a --preset seed-a
-    picodiff train --data stores/pico-64 --out runs/seed-a --resume       # after a crash or stop
-    picodiff train --data stores/pico-84 --out runs/x --preset seed-b --plan --gpu-memory 20GB
+    picodiff train --data stores/pico-64 --out runs/pb2025-a --preset pb2025-a
+    picodiff train --data stores/pico-64 --out runs/pb2025-a --resume       # after a crash or stop
+    picodiff train --data stores/pico-84 --out runs/x --preset pb2025-b --plan --gpu-memory 20GB
     picodiff train --data DIR --out RUN --config my.yaml --set lr=2e-4 --set unet.dropout=0.1
     torchrun --nproc_per_node 4 -m picodiff train --data DIR --out RUN --preset recommended
     picodiff train --task superres --low-res 32 --size 64 --data stores/pico-64 --out runs/sr
 
-Presets: seed-a ... seed-e reproduce the seed project's experiments A-E; recommended, cifar10
+Presets: pb2025-a ... pb2025-e reproduce the experiments A-E of the 2025 Pico-Banana student
+project (seed-a ... seed-e still work for one release); recommended, cifar10
 and digits-demo are ours. The resolved config is written to RUN/config.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
-
-import yaml
 
 from ..data import ImageStore
 from ..errors import UserError
 from ..training import PRESETS, Trainer, format_plan, plan_memory, resolve_config
+from ..training.config import RENAMED_PRESETS, build_unet_config
 from ..training.plan import parse_bytes
 from ..training.rundir import RunDir
-from ..training.trainer import build_unet_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="dataset store made by 'picodiff prepare'")
     parser.add_argument("--out", required=True, type=Path, help="run directory")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="a named starting config")
+    parser.add_argument(
+        "--preset",
+        choices=[*sorted(PRESETS), *sorted(RENAMED_PRESETS)],
+        metavar="PRESET",
+        help=f"a named starting config: {', '.join(sorted(PRESETS))}",
+    )
     parser.add_argument("--config", type=Path, help="YAML file of options (any of --set's keys)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one option, e.g. lr=2e-4 or unet.dropout=0.1")  # fmt: skip
-    parser.add_argument("--task", choices=["generate", "superres"],
-                        help="a base model, or a cascade's super-resolution stage")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option, e.g. lr=2e-4 or unet.dropout=0.1",
+    )
+    parser.add_argument(
+        "--task",
+        choices=["generate", "superres"],
+        help="a base model, or a cascade's super-resolution stage",
+    )
     parser.add_argument("--low-res", type=int, help="superres: input resolution (e.g. 32)")
     parser.add_argument("--size", type=int, help="output resolution (must match the store's)")
     length = parser.add_mutually_exclusive_group()
@@ -58,9 +71,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _new_config(args: argparse.Namespace):
-    return resolve_config(args.preset, args.config, args.set, data=args.data,
-                          max_steps=args.max_steps, epochs=args.epochs, task=args.task,
-                          low_res=args.low_res, image_size=args.size)  # fmt: skip
+    return resolve_config(
+        args.preset,
+        args.config,
+        args.set,
+        data=args.data,
+        max_steps=args.max_steps,
+        epochs=args.epochs,
+        task=args.task,
+        low_res=args.low_res,
+        image_size=args.size,
+    )
 
 
 def _resumed_config(args: argparse.Namespace):
@@ -72,12 +93,12 @@ def _resumed_config(args: argparse.Namespace):
     saved = RunDir(args.out).config_file
     if not saved.exists():
         raise UserError(f"{args.out}: nothing to resume (no config.yaml)")
-    values = yaml.safe_load(saved.read_text())
-    if args.data and Path(args.data).resolve() != Path(values["data"]).resolve():
-        raise UserError(f"this run trained on {values['data']}, not {args.data}")
-    if args.max_steps or args.epochs:
-        values.update(max_steps=args.max_steps, epochs=args.epochs)
-    return resolve_config(None, None, [], **values)
+    config = resolve_config(None, saved)  # every saved value, nulls included
+    if args.data and Path(args.data).resolve() != Path(config.data).resolve():
+        raise UserError(f"this run trained on {config.data}, not {args.data}")
+    if args.max_steps or args.epochs:  # a new length replaces the old one
+        config = replace(config, max_steps=args.max_steps, epochs=args.epochs).validate()
+    return config
 
 
 def _print_plan(config, gpu_memory: str) -> int:

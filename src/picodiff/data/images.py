@@ -13,13 +13,13 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
 ResizePolicy = Literal["center-crop", "squash", "pad"]
-RESIZE_POLICIES: tuple[str, ...] = ("center-crop", "squash", "pad")
+RESIZE_POLICIES: tuple[str, ...] = get_args(ResizePolicy)
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 )

@@ -20,16 +20,17 @@ from datetime import datetime, timezone
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm import tqdm
 
+from ..choices import check_fields
 from ..errors import UserError
 from .download import DownloadOptions
-from .images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, ImageSpec, Rejected, from_array, load_image
+from .images import DEFAULT_MAX_PIXELS, ImageSpec, Rejected, ResizePolicy, from_array, load_image
 from .parallel import ordered_map
-from .sources import PicoBananaOptions, Source, open_source
+from .sources import Format, PicoBananaOptions, Source, open_source
 from .sources.base import Item
 from .store import StoreError, StoreWriter, read_meta
 
@@ -39,9 +40,9 @@ SKIPPED_FILE = "skipped.jsonl"
 @dataclass(frozen=True)
 class PrepareOptions:
     size: int
-    format: str = "auto"
+    format: Format | Literal["auto"] = "auto"
     channels: int | None = None  # None: the source's default (1 for digits, else 3)
-    resize: str = "center-crop"
+    resize: ResizePolicy = "center-crop"
     background: tuple[int, int, int] = (255, 255, 255)
     val_fraction: float = 0.05
     seed: int = 0
@@ -208,13 +209,10 @@ def _check_out(out: Path, source: str) -> None:
 
 
 def _validate(options: PrepareOptions) -> None:
+    check_fields(options)  # resize: one of ResizePolicy
     checks = [
         (options.size >= 1, f"--size must be >= 1, not {options.size}"),
         (options.channels in (None, 1, 3), f"--channels must be 1 or 3, not {options.channels}"),
-        (
-            options.resize in RESIZE_POLICIES,
-            f"--resize must be one of {', '.join(RESIZE_POLICIES)}, not {options.resize!r}",
-        ),
         (0 <= options.val_fraction < 1, "--val-fraction must be in [0, 1)"),
         (options.workers >= 1, "--workers must be >= 1"),
         (options.limit is None or options.limit >= 1, "--limit must be >= 1"),

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from .. import __version__
 from ..atomic import make_temp_dir, replace_dir
@@ -35,67 +33,6 @@ _LEVELS = np.arange(256) / 255.0  # uint8 value -> [0, 1]
 
 class StoreError(UserError, ValueError):
     """A path is not a complete, valid dataset store."""
-
-
-class ImageStore(Dataset):
-    """A torch Dataset over one split of a store: float tensors [C, H, W] in [-1, 1].
-
-    Random access is O(1) through a memory map opened lazily in each process, so it is safe
-    with DataLoader workers. hflip=True flips each image horizontally with probability 1/2.
-    """
-
-    def __init__(self, path: str | os.PathLike, split: str = "train", hflip: bool = False):
-        self.path = Path(path)
-        self.meta = read_meta(self.path)
-        if split not in self.meta["splits"]:
-            raise StoreError(
-                f"{self.path}: no split {split!r}; it has {sorted(self.meta['splits'])}"
-            )
-        self.split, self.hflip = split, hflip
-        self.file = self.path / self.meta["splits"][split]["file"]
-        self._array: np.ndarray | None = None
-        expected = (self.meta["splits"][split]["count"], self.size, self.size, self.channels)
-        if tuple(self.array.shape) != expected or self.array.dtype != np.uint8:
-            raise StoreError(
-                f"{self.file}: holds {self.array.dtype} {tuple(self.array.shape)}, "
-                f"dataset.json says uint8 {expected}"
-            )
-
-    @property
-    def size(self) -> int:
-        return int(self.meta["size"])
-
-    @property
-    def channels(self) -> int:
-        return int(self.meta["channels"])
-
-    @property
-    def array(self) -> np.ndarray:
-        """The uint8 [N, H, W, C] memory map (opened on first use in each process)."""
-        if self._array is None:
-            try:
-                self._array = np.load(self.file, mmap_mode="r")
-            except (OSError, ValueError) as err:
-                raise StoreError(f"{self.file}: unreadable array ({err})") from None
-        return self._array
-
-    def __len__(self) -> int:
-        return int(self.array.shape[0])
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.batch([index])[0]
-
-    def batch(self, indices) -> torch.Tensor:
-        """Rows `indices` as one float tensor [B, C, H, W] in [-1, 1] (one memory-map read)."""
-        images = torch.from_numpy(np.ascontiguousarray(self.array[np.asarray(indices)]))
-        images = images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        if self.hflip:
-            flip = torch.rand(len(images)) < 0.5
-            images[flip] = images[flip].flip(-1)
-        return images
-
-    def __getstate__(self) -> dict[str, Any]:  # never pickle the memory map into workers
-        return {**self.__dict__, "_array": None}
 
 
 def read_meta(path: Path) -> dict[str, Any]:

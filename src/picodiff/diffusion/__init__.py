@@ -1,10 +1,16 @@
 """Model-agnostic diffusion maths: schedules, the forward process, losses and samplers."""
 
-from .forward import Prediction, predict_x0_eps, q_posterior, q_sample, training_target
+from .forward import (
+    Prediction,
+    check_samplable,
+    predict_x0_eps,
+    q_posterior,
+    q_sample,
+    training_target,
+)
 from .losses import diffusion_loss, min_snr_weight
 from .noise import image_generators
 from .samplers import (
-    DEFAULT_STEPS,
     SamplingCancelled,
     sample,
     sample_ddim,
@@ -13,13 +19,19 @@ from .samplers import (
     spaced_timesteps,
 )
 from .schedules import NoiseSchedule, TerminalSNRWarning, rescale_zero_terminal_snr
+from .settings import DEFAULT_STEPS, SAMPLERS, Sampler, SamplerSettings, default_steps
 
 __all__ = [
     "DEFAULT_STEPS",
+    "SAMPLERS",
     "NoiseSchedule",
     "Prediction",
+    "Sampler",
+    "SamplerSettings",
     "SamplingCancelled",
     "TerminalSNRWarning",
+    "check_samplable",
+    "default_steps",
     "diffusion_loss",
     "image_generators",
     "min_snr_weight",

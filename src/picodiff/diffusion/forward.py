@@ -3,19 +3,26 @@ the network's prediction targets (Ho et al. 2020; Salimans & Ho 2022 for v)."""
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 import torch
 
+from ..choices import check_choice
+from ..errors import OptionError
 from .schedules import NoiseSchedule
 
 Prediction = Literal["eps", "v", "x0"]
 
 
-def check_prediction(prediction: str) -> str:
-    if prediction not in get_args(Prediction):
-        raise ValueError(f"prediction must be one of {get_args(Prediction)}, got {prediction!r}")
-    return prediction
+def check_samplable(schedule: NoiseSchedule, prediction: str) -> None:
+    """Refuse an eps model on a zero-terminal-SNR schedule: x0 = (x_T - sqrt(1 - ab) eps) /
+    sqrt(ab) is undefined at alpha_bar_T = 0, so sampling could not start (Lin et al. 2024)."""
+    if float(schedule.alpha_bars[-1]) == 0.0 and prediction == "eps":
+        raise OptionError(
+            "a zero-terminal-SNR schedule cannot be sampled with prediction 'eps' (x0 is "
+            "undefined at alpha_bar_T = 0); use prediction 'v' or 'x0'",
+            field="prediction",
+        )
 
 
 def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -50,10 +57,10 @@ def q_posterior(
 
 
 def training_target(
-    prediction: str, x0: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor
+    prediction: Prediction, x0: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor
 ) -> torch.Tensor:
     """What the network is trained to output: eps, x0 or v = sqrt(ab) eps - sqrt(1-ab) x0."""
-    if check_prediction(prediction) == "eps":
+    if check_choice("prediction", prediction, Prediction) == "eps":
         return noise
     if prediction == "x0":
         return x0
@@ -61,15 +68,14 @@ def training_target(
 
 
 def predict_x0_eps(
-    prediction: str, x_t: torch.Tensor, output: torch.Tensor, alpha_bar
+    prediction: Prediction, x_t: torch.Tensor, output: torch.Tensor, alpha_bar
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x0, eps) implied by the network output; alpha_bar is a float or a broadcastable tensor."""
+    check_choice("prediction", prediction, Prediction)
     a = alpha_bar**0.5
     s = (1 - alpha_bar) ** 0.5
     if prediction == "eps":
         return (x_t - s * output) / a, output
     if prediction == "x0":
         return output, (x_t - a * output) / s
-    if prediction == "v":
-        return a * x_t - s * output, s * x_t + a * output
-    raise ValueError(f"prediction must be one of {get_args(Prediction)}, got {prediction!r}")
+    return a * x_t - s * output, s * x_t + a * output  # v

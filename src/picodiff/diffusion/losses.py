@@ -8,7 +8,8 @@ from typing import Literal
 
 import torch
 
-from .forward import check_prediction, gather, q_sample, training_target
+from ..choices import check_choice
+from .forward import Prediction, gather, q_sample, training_target
 from .noise import Generators, randn
 from .schedules import NoiseSchedule
 
@@ -39,7 +40,7 @@ def diffusion_loss(
     schedule: NoiseSchedule,
     x0: torch.Tensor,
     *,
-    prediction: str = "eps",
+    prediction: Prediction = "eps",
     min_snr_gamma: float | None = None,
     t: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
@@ -51,7 +52,7 @@ def diffusion_loss(
     t (uniform over [0, T)) and noise are drawn from `generator` unless given, so a fixed
     validation set can pass its own. reduction="none" returns one loss per example.
     """
-    check_prediction(prediction)
+    check_choice("prediction", prediction, Prediction)
     batch = x0.shape[0]
     if t is None:
         gen = generator if isinstance(generator, torch.Generator) else None

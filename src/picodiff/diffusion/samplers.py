@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, get_args
+from typing import Literal
 
 import torch
 
-from .forward import check_prediction, predict_x0_eps
+from ..choices import check_choice
+from ..deprecation import warn_renamed
+from .forward import Prediction, check_samplable, predict_x0_eps
 from .noise import Generators, randn
 from .schedules import NoiseSchedule
+from .settings import Sampler, SamplerSettings, Spacing
 
-Method = Literal["ddpm", "ddim", "dpmpp2m"]
 Variance = Literal["beta_tilde", "beta"]
-Spacing = Literal["linear", "logsnr"]
-DEFAULT_STEPS = {"ddim": 50, "dpmpp2m": 20}  # ddpm defaults to all T steps
-DEFAULT_SPACING = {"ddpm": "linear", "ddim": "linear", "dpmpp2m": "logsnr"}
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], "bool | None"]
@@ -40,40 +39,36 @@ def sample(
     schedule: NoiseSchedule,
     shape: Sequence[int],
     *,
-    method: str = "ddpm",
+    sampler: Sampler = "ddpm",
     steps: int | None = None,
     eta: float = 0.0,
     generator: Generators = None,
     x_T: torch.Tensor | None = None,
-    prediction: str = "eps",
+    prediction: Prediction = "eps",
     clip_x0: bool = True,
     callback: Callback | None = None,
-    variance: str = "beta_tilde",
-    spacing: str | None = None,
+    variance: Variance = "beta_tilde",
+    spacing: Spacing | None = None,
     device: torch.device | str | None = None,
+    method: str | None = None,
 ) -> torch.Tensor:
     """Draw x_0 ~ p_theta in [-1, 1] by running a reverse-process sampler.
 
     model_fn(x_t, t) gets t as an int64 tensor [B] of training timesteps in [0, T).
-    steps defaults to T for "ddpm" (fewer respaces the schedule, Nichol & Dhariwal 2021 sec. 4),
-    50 for "ddim" and 20 for "dpmpp2m"; `spacing` ("linear" or "logsnr", see spaced_timesteps)
-    defaults to "logsnr" for dpmpp2m and "linear" otherwise. callback(i, total, x_t, x0_pred)
-    runs after each model call; returning False raises SamplingCancelled. Noise comes only from
-    `generator` (or one generator per batch row), so a seed fixes the output.
+    sampler, steps, eta and spacing are resolved by `SamplerSettings` (default steps: T for
+    "ddpm", where fewer respaces the schedule as in Nichol & Dhariwal 2021 sec. 4; 50 for "ddim";
+    20 for "dpmpp2m"; never more than T). callback(i, total, x_t, x0_pred) runs after each model
+    call; returning False raises SamplingCancelled. Noise comes only from `generator` (or one
+    generator per batch row), so a seed fixes the output. (`method` is the old name of sampler.)
     """
-    _check_choice("method", method, Method)
-    _check_choice("variance", variance, Variance)
-    check_prediction(prediction)
-    if float(schedule.alpha_bars[-1]) == 0.0 and prediction == "eps":
-        raise ValueError(
-            "a zero-terminal-SNR schedule cannot be sampled with prediction='eps' (x0 is "
-            "undefined at alpha_bar_T = 0); train with prediction 'v' or 'x0'"
-        )
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0, got {eta}")
-    if steps is None:
-        steps = DEFAULT_STEPS.get(method, schedule.T)
-    timesteps = spaced_timesteps(schedule, steps, spacing or DEFAULT_SPACING[method])
+    if method is not None:
+        warn_renamed("sample() argument", "method", "sampler")
+        sampler = method  # type: ignore[assignment]
+    settings = SamplerSettings(sampler, steps, eta, spacing).resolve(schedule.T)
+    check_choice("variance", variance, Variance)
+    check_choice("prediction", prediction, Prediction)
+    check_samplable(schedule, prediction)
+    timesteps = spaced_timesteps(schedule, settings.steps, settings.spacing)  # type: ignore
     if x_T is None:
         x_T = randn(shape, generator, device=device)
     elif tuple(x_T.shape) != tuple(shape):
@@ -81,16 +76,16 @@ def sample(
     denoise = make_denoiser(model_fn, schedule, prediction, clip_x0)
     alpha_bars = [float(schedule.alpha_bars[t]) for t in timesteps]
     steps_iter = _walk(timesteps, alpha_bars, callback)
-    if method == "ddpm":
+    if settings.sampler == "ddpm":
         x = sample_ddpm(denoise, x_T, steps_iter, generator=generator, variance=variance)
-    elif method == "ddim":
-        x = sample_ddim(denoise, x_T, steps_iter, generator=generator, eta=eta)
+    elif settings.sampler == "ddim":
+        x = sample_ddim(denoise, x_T, steps_iter, generator=generator, eta=settings.eta)
     else:
         x = sample_dpmpp_2m(denoise, x_T, steps_iter)
     return x.clamp(-1, 1)
 
 
-def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str = "linear") -> list[int]:
+def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: Spacing = "linear") -> list[int]:
     """`steps` distinct training timesteps from T-1 down to 0.
 
     "linear" spaces them evenly in t (DDIM's tau, Song et al. 2020 sec. 4.2); "logsnr" evenly in
@@ -98,7 +93,7 @@ def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: str = "linear
     images (Lu et al. 2022 sec. 5), then rounds to the nearest training timestep.
     """
     T = schedule.T
-    _check_choice("spacing", spacing, Spacing)
+    check_choice("spacing", spacing, Spacing)
     if not isinstance(steps, int) or not 1 <= steps <= T:
         raise ValueError(f"steps must be an integer in [1, T={T}], got {steps!r}")
     if steps == 1:
@@ -218,8 +213,3 @@ def _half_log_snr(alpha_bar: float) -> float:
     if alpha_bar <= 0.0:
         return -math.inf
     return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
-
-
-def _check_choice(name: str, value: str, choices) -> None:
-    if value not in get_args(choices):
-        raise ValueError(f"{name} must be one of {get_args(choices)}, got {value!r}")

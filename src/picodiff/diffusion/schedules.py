@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import torch
+
+from ..choices import check_choice
 
 ScheduleName = Literal["linear", "cosine", "quadratic", "sigmoid"]
 TERMINAL_ALPHA_BAR_LIMIT = 1e-3
@@ -65,7 +67,7 @@ class NoiseSchedule:
     def linear(
         cls, T: int, beta_start: float = 1e-4, beta_end: float = 0.02, *, zero_terminal_snr=False
     ) -> NoiseSchedule:
-        """Ho et al. 2020: betas linear from beta_start to beta_end (the seed's schedule)."""
+        """Ho et al. 2020: betas linear from beta_start to beta_end (the pb2025 schedule)."""
         betas = torch.linspace(beta_start, beta_end, _check_T(T), dtype=torch.float64)
         config = dict(name="linear", T=T, beta_start=beta_start, beta_end=beta_end)
         return cls._build(betas, config, zero_terminal_snr)
@@ -107,9 +109,7 @@ class NoiseSchedule:
     def from_config(cls, config: dict[str, Any]) -> NoiseSchedule:
         """Rebuild a schedule from its `config` dict (as saved beside a checkpoint)."""
         params = dict(config)
-        name = params.pop("name", None)
-        if name not in get_args(ScheduleName):
-            raise ValueError(f"unknown schedule {name!r}; choose one of {get_args(ScheduleName)}")
+        name = check_choice("schedule", params.pop("name", None), ScheduleName)
         return getattr(cls, name)(**params)
 
     @classmethod

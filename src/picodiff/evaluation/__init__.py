@@ -1,7 +1,8 @@
 """Evaluation: FID / KID with pluggable feature extractors, cached reference features, and
 side-by-side model reports."""
 
-from .features import FeatureExtractor, extract, load_extractor
+from .extractor import FeatureExtractor
+from .features import extract, load_extractor
 from .fid import fid_kid
 from .reference import reference_features
 from .samples import DrawnFeatures, checkpoint_features, folder_features

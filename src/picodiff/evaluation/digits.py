@@ -18,7 +18,7 @@ from torch import nn
 
 from ..data.sources.digits import load_digits
 from .cache import cache_dir, digest, load_tensors, save_tensors
-from .features import FeatureExtractor
+from .extractor import FeatureExtractor
 
 VERSION = "1"  # bump when the architecture or the training recipe changes
 SIDE, CLASSES, FEATURES = 8, 10, 64

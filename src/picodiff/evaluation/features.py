@@ -14,21 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..errors import UserError
 from .cache import digest
+from .extractor import FeatureExtractor
 
 BUILTIN = ("inception", "digits")
-
-
-class FeatureExtractor(nn.Module):
-    """Base class: `name`, and a `fingerprint` that changes whenever the features would."""
-
-    name: str = "features"
-
-    def fingerprint(self) -> str:
-        raise NotImplementedError
 
 
 class CallableFeatures(FeatureExtractor):

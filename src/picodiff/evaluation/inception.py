@@ -13,7 +13,7 @@ import torch
 
 from ..errors import UserError
 from .cache import digest
-from .features import FeatureExtractor
+from .extractor import FeatureExtractor
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 # the same weights under torch-fidelity's name for them

@@ -13,7 +13,8 @@ import torch
 
 from ..data import ImageStore
 from .cache import cache_dir, digest, load_tensors, save_tensors
-from .features import FeatureExtractor, extract
+from .extractor import FeatureExtractor
+from .features import extract
 
 CACHE_DIR = "fid-cache"
 BATCH = 256

@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass, field
 
 from ..checkpoint import Checkpoint
-from ..imageio import make_grid, png_bytes
+from ..pixels import make_grid, png_bytes
 
 
 @dataclass
@@ -36,9 +36,16 @@ def model_result(
 ) -> ModelResult:
     """A row from a checkpoint, its fid_kid() metrics and uint8 [N, H, W, C] grid images."""
     return ModelResult(
-        name, path, describe(checkpoint), checkpoint.model.num_parameters(), metrics["fid"],
-        metrics["kid"], metrics["kid_std"], seconds_per_image, png_bytes(make_grid(grid_images)),
-    )  # fmt: skip
+        name,
+        path,
+        describe(checkpoint),
+        checkpoint.model.num_parameters(),
+        metrics["fid"],
+        metrics["kid"],
+        metrics["kid_std"],
+        seconds_per_image,
+        png_bytes(make_grid(grid_images)),
+    )
 
 
 def describe(checkpoint: Checkpoint) -> dict[str, str]:

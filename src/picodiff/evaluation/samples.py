@@ -12,10 +12,11 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..errors import UserError
-from ..sampling import SamplerSettings, generate, read_image, sample_files
+from ..sampling import SamplerSettings, read_image, sample_batches, sample_files
 from ..sampling.output import image_channels, read_images
-from ..sampling.progress import Progress
-from .features import FeatureExtractor, extract
+from ..sampling.progress import SamplingBar
+from .extractor import FeatureExtractor
+from .features import extract
 
 FOLDER_BATCH = 64
 
@@ -50,21 +51,20 @@ def checkpoint_features(
     seed: int,
     batch_size: int,
     micro_batch: int,
-    device: torch.device | str = "cpu",
     keep: int = 0,
     progress: bool = True,
 ) -> DrawnFeatures:
     """Draw n images (image i from (seed, i)), keeping only their features and the first few."""
+    settings = settings.resolve(checkpoint.schedule.T)
     batch_size = -(-batch_size // micro_batch) * micro_batch
-    bar = Progress(n, -(-n // batch_size), settings.steps_for(checkpoint.schedule.T), progress)
-    batches = generate(
+    bar = SamplingBar(n, -(-n // batch_size), settings.steps, progress)  # type: ignore[arg-type]
+    batches = sample_batches(
         checkpoint,
         range(n),
         settings,
         seed=seed,
         batch_size=batch_size,
         micro_batch=micro_batch,
-        device=device,
         callback=bar,
     )
     features, kept, seconds = [], [], 0.0

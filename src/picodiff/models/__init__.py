@@ -1,7 +1,14 @@
-"""Denoising networks: the time-conditioned U-Net, its presets and the seed converter."""
+"""Denoising networks: the time-conditioned U-Net, its presets, and the converter of the 2025
+Pico-Banana student project's weights (pb2025)."""
 
 from .config import PRESETS, UNetConfig
-from .seed import convert_seed_state_dict
+from .pb2025 import convert_pb2025_state_dict, convert_seed_state_dict
 from .unet import UNet
 
-__all__ = ["PRESETS", "UNet", "UNetConfig", "convert_seed_state_dict"]
+__all__ = [
+    "PRESETS",
+    "UNet",
+    "UNetConfig",
+    "convert_pb2025_state_dict",
+    "convert_seed_state_dict",
+]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-Layout = Literal["standard", "seed"]
+from ..choices import check_fields
+from ..deprecation import warn_renamed
+
+Layout = Literal["standard", "pb2025"]
+RENAMED = {"seed": "pb2025"}  # old preset and layout names, accepted for one release
 
 
 @dataclass(frozen=True)
@@ -15,9 +19,9 @@ class UNetConfig:
 
     layout "standard": Ho et al. 2020's U-Net: `blocks_per_level` ResBlocks per level, a skip
     after every block, self-attention in the levels where `attention_levels` is True.
-    layout "seed": the seed project's network: one ResBlock + attention per level, skips taken
-    from each level's input, explicit `mid_channels` / `up_channels` and ConvTranspose
-    up-sampling (see DESIGN.md).
+    layout "pb2025": the network of the 2025 Pico-Banana student project: one ResBlock +
+    attention per level, skips taken from each level's input, explicit `mid_channels` /
+    `up_channels` and ConvTranspose up-sampling (docs/design.md).
     """
 
     image_size: int = 64
@@ -35,12 +39,15 @@ class UNetConfig:
     # super-resolution (a cascade stage): > 0 conditions on an image of this side, upsampled to
     # image_size and concatenated to the input, plus the level of the noise added to it
     low_res_size: int = 0
-    # layout "seed" only
+    # layout "pb2025" only
     mid_channels: tuple[int, ...] = ()
     up_channels: tuple[int, ...] = ()
     down_sample: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.layout in RENAMED:
+            warn_renamed("UNet layout", self.layout, RENAMED[self.layout], stacklevel=5)
+            object.__setattr__(self, "layout", RENAMED[self.layout])
         for name in ("channels", "mid_channels", "up_channels"):
             object.__setattr__(self, name, tuple(int(c) for c in getattr(self, name)))
         for name in ("attention_levels", "down_sample"):
@@ -50,7 +57,11 @@ class UNetConfig:
     # --- construction -------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, image_channels: int = 3, **overrides: Any) -> UNetConfig:
-        """A named configuration ("seed", "default", "small", "tiny"); overrides replace fields."""
+        """A named configuration ("pb2025", "default", "small", "tiny"); overrides replace
+        fields."""
+        if name in RENAMED:
+            warn_renamed("UNet preset", name, RENAMED[name])
+            name = RENAMED[name]
         if name not in PRESETS:
             raise ValueError(f"unknown UNet preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], "image_channels": image_channels, **overrides})
@@ -72,13 +83,13 @@ class UNetConfig:
     # --- derived ------------------------------------------------------------------------------
     @property
     def downsamplings(self) -> int:
-        if self.layout == "seed":
+        if self.layout == "pb2025":
             return sum(self.down_sample)
         return len(self.channels) - 1
 
 
-SEED = dict(
-    layout="seed",
+PB2025 = dict(
+    layout="pb2025",
     image_size=64,
     channels=(32, 64, 128, 256),
     mid_channels=(256, 256, 128),
@@ -89,11 +100,11 @@ SEED = dict(
     attention_norm_groups=8,
     time_embedding_dim=128,
     blocks_per_level=1,
-    attention_levels=(),  # the seed attends everywhere
+    attention_levels=(),  # pb2025 attends everywhere
 )
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "seed": SEED,
+    "pb2025": PB2025,
     "default": dict(
         channels=(64, 128, 256, 256), blocks_per_level=2, attention_levels=(0, 0, 1, 1)
     ),
@@ -112,8 +123,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _validate(c: UNetConfig) -> None:
-    if c.layout not in get_args(Layout):
-        raise ValueError(f"layout must be one of {get_args(Layout)}, got {c.layout!r}")
+    check_fields(c)
     if c.image_channels not in (1, 3):
         raise ValueError(f"image_channels must be 1 or 3, got {c.image_channels}")
     if c.low_res_size and not 0 < c.low_res_size < c.image_size:
@@ -124,8 +134,8 @@ def _validate(c: UNetConfig) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
     if c.time_embedding_dim % 2 or c.time_embedding_dim < 2:
         raise ValueError(f"time_embedding_dim must be even, got {c.time_embedding_dim}")
-    if c.layout == "seed":
-        _validate_seed_lists(c)
+    if c.layout == "pb2025":
+        _validate_pb2025_lists(c)
     elif not c.channels or c.blocks_per_level < 1:
         raise ValueError("channels must be non-empty and blocks_per_level >= 1")
     elif len(c.attention_levels) != len(c.channels):
@@ -137,11 +147,11 @@ def _validate(c: UNetConfig) -> None:
     _validate_image_size(c)
 
 
-def _validate_seed_lists(c: UNetConfig) -> None:
+def _validate_pb2025_lists(c: UNetConfig) -> None:
     levels = len(c.channels) - 1
     if len(c.down_sample) != levels or len(c.up_channels) != len(c.channels):
         raise ValueError(
-            f"layout 'seed' needs len(down_sample) = len(channels) - 1 = {levels} and "
+            f"layout 'pb2025' needs len(down_sample) = len(channels) - 1 = {levels} and "
             f"len(up_channels) = len(channels) = {len(c.channels)}; got {len(c.down_sample)} "
             f"and {len(c.up_channels)}"
         )
@@ -180,10 +190,10 @@ def _validate_image_size(c: UNetConfig) -> None:
             f"image_size {c.image_size} is too small for {c.downsamplings} down-samplings; "
             f"use at least {factor}"
         )
-    if c.layout == "seed" and c.image_size % factor:
+    if c.layout == "pb2025" and c.image_size % factor:
         below = c.image_size - c.image_size % factor
         raise ValueError(
-            f"image_size {c.image_size} is not divisible by {factor} (the seed network halves "
+            f"image_size {c.image_size} is not divisible by {factor} (the pb2025 network halves "
             f"it {c.downsamplings} times); nearest valid sizes: {below} and {below + factor}"
         )
 

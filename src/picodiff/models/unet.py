@@ -21,14 +21,14 @@ class UNet(nn.Module):
         self.conv_in = nn.Conv2d(inputs, config.channels[0], 3, padding=1)
         # Cascaded diffusion (Ho et al. 2021): the noise level of the conditioning is an input
         self.aug_embed = TimeEmbedding(dim) if config.low_res_size else None
-        build = _build_seed if config.layout == "seed" else _build_standard
+        build = _build_pb2025 if config.layout == "pb2025" else _build_standard
         self.downs, self.ups, out_width = build(config)
         mids = config.mid_channels or (config.channels[-1], config.channels[-1])
         self.mid = nn.ModuleList(MidBlock(a, b, dim, config) for a, b in zip(mids, mids[1:]))
-        seed = config.layout == "seed"
-        out_groups = config.attention_norm_groups if seed else config.norm_groups
+        pb2025 = config.layout == "pb2025"
+        out_groups = config.attention_norm_groups if pb2025 else config.norm_groups
         self.out_norm = nn.GroupNorm(out_groups, out_width)
-        self.out_act = nn.Identity() if seed else nn.SiLU()  # the seed has no SiLU here
+        self.out_act = nn.Identity() if pb2025 else nn.SiLU()  # pb2025 has no SiLU here
         self.out_conv = nn.Conv2d(out_width, config.image_channels, 3, padding=1)
         self.set_gradient_checkpointing(config.gradient_checkpointing)
 
@@ -89,8 +89,8 @@ class UNet(nn.Module):
                 f"expected images [B, {self.config.image_channels}, H, W], got {tuple(x.shape)}"
             )
         factor = 2**self.config.downsamplings
-        if self.config.layout == "seed" and (x.shape[2] % factor or x.shape[3] % factor):
-            raise ValueError(f"the seed network needs H and W divisible by {factor}")
+        if self.config.layout == "pb2025" and (x.shape[2] % factor or x.shape[3] % factor):
+            raise ValueError(f"the pb2025 network needs H and W divisible by {factor}")
 
 
 # --- layout "standard" (Ho et al. 2020, with lucidrains' lighter skip pattern) ---------------
@@ -155,8 +155,8 @@ def _build_standard(cfg: UNetConfig):
     return downs, ups, channels[0]
 
 
-# --- layout "seed" (the seed project's network, DESIGN.md) ------------------------------------
-class SeedDownLevel(nn.Module):
+# --- layout "pb2025" (the 2025 Pico-Banana student project's network, docs/design.md) --------
+class PB2025DownLevel(nn.Module):
     """Keep the input as the skip; ResBlock -> attention -> conv4x4/2 down-sampling."""
 
     def __init__(self, c_in, c_out, downsample, cfg):
@@ -171,7 +171,7 @@ class SeedDownLevel(nn.Module):
         return self.down(h) if self.down is not None else h
 
 
-class SeedUpLevel(nn.Module):
+class PB2025UpLevel(nn.Module):
     """ConvTranspose4x4/2 (halving channels) -> concat the skip -> ResBlock -> attention."""
 
     def __init__(self, c_in, c_out, upsample, cfg):
@@ -186,13 +186,15 @@ class SeedUpLevel(nn.Module):
         return self.attn(self.block(torch.cat([h, skips.pop()], dim=1), act_emb))
 
 
-def _build_seed(cfg: UNetConfig):
+def _build_pb2025(cfg: UNetConfig):
     down, up = cfg.channels, cfg.up_channels
     downs = nn.ModuleList(
-        SeedDownLevel(down[i], down[i + 1], cfg.down_sample[i], cfg) for i in range(len(down) - 1)
+        PB2025DownLevel(down[i], down[i + 1], cfg.down_sample[i], cfg) for i in range(len(down) - 1)
     )
     upsample = list(reversed(cfg.down_sample))
-    ups = nn.ModuleList(SeedUpLevel(up[j], up[j + 1], upsample[j], cfg) for j in range(len(up) - 1))
+    ups = nn.ModuleList(
+        PB2025UpLevel(up[j], up[j + 1], upsample[j], cfg) for j in range(len(up) - 1)
+    )
     return downs, ups, up[-1]
 
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from ..errors import UserError
-from ..imageio import make_grid, to_uint8
+from ..pixels import make_grid, to_uint8
 
 FORMATS = (".gif", ".mp4")
 MIN_SIDE = 256  # small images are enlarged (nearest neighbour) to about this many pixels

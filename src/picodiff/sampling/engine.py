@@ -1,111 +1,168 @@
-"""Batch inference: images drawn so that image i depends only on (seed, i).
+"""The sampling engine: the one place that turns a model, rows of (seed, index), sampler settings
+and a callback into images. The CLI, `fid`, `report`, cascades, the server and the trainer's
+sample grids all draw through `sample_images`.
 
-Two things make that hold bit for bit:
+Two things make image (seed, i) the same bits whatever batch it is drawn in:
 - noise: image i's noise comes from its own generator, seeded from (seed, i)
   (`picodiff.diffusion.image_generators`), so it does not depend on its batch;
 - the network is always called on blocks of exactly `micro_batch` images
-  (`picodiff.models.batching`), so image i gets the same bits whatever --batch-size, --n or the
-  number of processes, as long as M (and each process's thread count) stays the same.
+  (`picodiff.models.batching`), so a row's result depends only on the block's shape, never on
+  the other rows, as long as M (and each process's thread count) stays the same.
+
+Every network output is checked: NaN or inf raises NonFiniteOutput (no image is returned), and a
+final x0 prediction far outside [-1, 1] is reported to `on_violation`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import get_args
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 
 from ..checkpoint import Checkpoint
-from ..diffusion import DEFAULT_STEPS, image_generators, sample
-from ..diffusion.samplers import Callback, Method
+from ..deprecation import warn_renamed
+from ..diffusion import SamplerSettings, image_generators, predict_x0_eps, sample
+from ..diffusion.samplers import Callback, ModelFn
+from ..diffusion.superres import sampling_inputs
 from ..errors import UserError
-from ..imageio import to_uint8
-from ..models.batching import micro_batched
+from ..models.batching import default_micro_batch, micro_batched
+from ..pixels import to_uint8
 
-METHODS: tuple[str, ...] = get_args(Method)
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """A sampler and its step count (None: the method's default, all T steps for ddpm)."""
-
-    method: str = "dpmpp2m"
-    steps: int | None = None
-    eta: float = 0.0
-
-    def steps_for(self, T: int) -> int:
-        return self.steps or DEFAULT_STEPS.get(self.method, T)
-
-    def check(self, T: int) -> None:
-        """Refuse settings the model cannot be sampled with, naming the legal values."""
-        if self.method not in METHODS:
-            raise UserError(f"sampler must be one of {METHODS}, got {self.method!r}")
-        if self.steps is not None and not 1 <= self.steps <= T:
-            raise UserError(f"--steps must be in [1, {T}] for this model (T = {T})")
-        if self.eta < 0:
-            raise UserError(f"--eta must be >= 0, got {self.eta}")
-        if self.eta and self.method != "ddim":
-            raise UserError(f"--eta applies to the ddim sampler only, not {self.method}")
+X0_LIMIT = 1.5  # |x0| beyond this at the last step counts as an output-range violation
+OnViolation = Callable[[str], None]
 
 
-def draw(
-    checkpoint: Checkpoint,
-    indices: range,
-    settings: SamplerSettings,
+class NonFiniteOutput(UserError, RuntimeError):
+    """The network produced NaN or inf: its weights are broken, so no image is returned."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(
+            f"the network produced non-finite values (NaN or inf) at denoising step {step + 1} "
+            f"of {total}; its weights are broken, no image was returned"
+        )
+        self.step, self.total = step, total
+
+
+def sample_images(
+    model: Checkpoint,
+    indices: Sequence[int],
+    settings: SamplerSettings | None = None,
     *,
-    seed: int,
-    micro_batch: int,
-    device: torch.device | str = "cpu",
+    seed: int | Sequence[int] = 0,
+    low_res: torch.Tensor | None = None,
+    aug_level: float | None = None,
+    micro_batch: int | None = None,
     callback: Callback | None = None,
+    on_violation: OnViolation | None = None,
 ) -> torch.Tensor:
-    """Images `indices` drawn together: [b, C, H, W] in [-1, 1].
+    """Images (seed, index) for each index: [len(indices), C, H, W] in [-1, 1].
 
-    `indices` must start on a multiple of `micro_batch` (so that its blocks are aligned).
+    `seed` is one seed for every index, or one per index. A super-resolution model also takes
+    `low_res` [B, C, h, w] in [-1, 1], noised at `aug_level` (a fraction of T; default: the
+    level it was trained to be sampled at). micro_batch defaults to 4 on a CPU, 64 on a GPU.
     """
-    if indices.step != 1 or indices.start % micro_batch:
-        raise ValueError(f"indices must be a range starting on a multiple of {micro_batch}")
-    config = checkpoint.config
+    settings = (settings or SamplerSettings()).resolve(model.schedule.T)
+    seeds = [seed] * len(indices) if isinstance(seed, int) else list(seed)
+    if len(seeds) != len(indices):
+        raise ValueError(f"got {len(seeds)} seeds for {len(indices)} images")
+    generators = [g for s, i in zip(seeds, indices) for g in image_generators(s, [i])]
+    device = next(model.model.parameters()).device
+    network = micro_batched(model.model, micro_batch or default_micro_batch(device))
+    config = model.config
+    if config.low_res_size:
+        if low_res is None or len(low_res) != len(indices):
+            raise ValueError("a super-resolution model needs one low_res image per index")
+        level = _aug_timestep(model, aug_level)
+        network = partial(
+            network, **sampling_inputs(model.schedule, low_res, level, generators, device)
+        )
     shape = (len(indices), config.image_channels, config.image_size, config.image_size)
     with torch.inference_mode():
         return sample(
-            micro_batched(checkpoint.model, micro_batch),
-            checkpoint.schedule,
+            _checked(network, model, settings.steps, on_violation),  # type: ignore[arg-type]
+            model.schedule,
             shape,
-            method=settings.method,
-            steps=settings.steps_for(checkpoint.schedule.T),
+            sampler=settings.sampler,
+            steps=settings.steps,
             eta=settings.eta,
-            generator=image_generators(seed, indices),
-            prediction=checkpoint.prediction,
+            spacing=settings.spacing,
+            generator=generators,
+            prediction=model.prediction,  # type: ignore[arg-type]
             callback=callback,
             device=device,
         )
 
 
-def generate(
-    checkpoint: Checkpoint,
+def sample_batches(
+    model: Checkpoint,
     indices: range,
-    settings: SamplerSettings,
+    settings: SamplerSettings | None = None,
     *,
-    seed: int,
-    batch_size: int,
-    micro_batch: int,
-    device: torch.device | str = "cpu",
+    seed: int = 0,
+    batch_size: int = 16,
+    micro_batch: int | None = None,
     callback: Callback | None = None,
 ) -> Iterator[tuple[range, np.ndarray]]:
     """Yield (indices, uint8 images [b, H, W, C]) for consecutive batches of `indices`;
     batch_size is rounded up to a multiple of micro_batch."""
+    device = next(model.model.parameters()).device
+    micro_batch = micro_batch or default_micro_batch(device)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     for start in range(indices.start, indices.stop, batch_size):
         batch = range(start, min(start + batch_size, indices.stop))
-        images = draw(
-            checkpoint,
-            batch,
-            settings,
-            seed=seed,
-            micro_batch=micro_batch,
-            device=device,
-            callback=callback,
+        images = sample_images(
+            model, batch, settings, seed=seed, micro_batch=micro_batch, callback=callback
         )
         yield batch, to_uint8(images)
+
+
+def _checked(network: ModelFn, model: Checkpoint, steps: int, on_violation: OnViolation | None):
+    """The network, raising NonFiniteOutput on NaN/inf and reporting a last-step x0 outside
+    [-1, 1] (`on_violation("x0_range")`)."""
+    alpha_bar_0 = float(model.schedule.alpha_bars[0])
+    calls = itertools.count()
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = network(x, t)
+        step = next(calls)
+        if not bool(torch.isfinite(out).all()):
+            raise NonFiniteOutput(step, steps)
+        if on_violation is not None and int(t[0]) == 0:
+            x0, _ = predict_x0_eps(model.prediction, x, out, alpha_bar_0)  # type: ignore
+            if float(x0.abs().max()) > X0_LIMIT:
+                on_violation("x0_range")
+        return out
+
+    return model_fn
+
+
+def _aug_timestep(model: Checkpoint, level: float | None) -> int:
+    """The conditioning-augmentation timestep of a super-resolution model."""
+    if level is None:
+        level = model.metadata.get("superres", {}).get("sample_aug", 0.0)
+    return round(level * (model.schedule.T - 1))
+
+
+def draw(checkpoint, indices, settings, *, seed, micro_batch, device=None, callback=None):
+    """Deprecated: `sample_images(checkpoint, indices, settings, seed=...)`."""
+    warn_renamed("function", "draw", "sample_images")
+    return sample_images(
+        checkpoint, indices, settings, seed=seed, micro_batch=micro_batch, callback=callback
+    )
+
+
+def generate(checkpoint, indices, settings, *, seed, batch_size, micro_batch, **_ignored):
+    """Deprecated: `sample_batches(checkpoint, indices, settings, seed=..., batch_size=...)`."""
+    warn_renamed("function", "generate", "sample_batches")
+    return sample_batches(
+        checkpoint,
+        indices,
+        settings,
+        seed=seed,
+        batch_size=batch_size,
+        micro_batch=micro_batch,
+        callback=_ignored.get("callback"),
+    )

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..atomic import write_text
 from ..errors import UserError
-from ..imageio import save_png
+from ..pixels import save_png
 
 MANIFEST = "samples.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 
-class Progress:
+class SamplingBar:
     """Counts network calls (steps x batches) and images done; silent when disabled."""
 
     def __init__(self, images: int, batches: int, steps: int, enabled: bool = True):

@@ -10,7 +10,14 @@ from pathlib import Path
 import torch
 
 from ..bundled import bundled_model, bundled_names
-from ..checkpoint import CONFIG_FILE, LEGACY_SUFFIXES, Checkpoint, load_checkpoint, load_legacy
+from ..checkpoint import (
+    CONFIG_FILE,
+    LEGACY_SUFFIXES,
+    Checkpoint,
+    check_standalone,
+    load_checkpoint,
+    load_legacy,
+)
 from ..diffusion import NoiseSchedule
 from ..errors import UserError
 
@@ -73,9 +80,6 @@ def open_checkpoint(
             raise UserError(f"{resolved}: {err}") from None
     else:
         checkpoint = load_checkpoint(resolved, use_ema=use_ema, device=device)
-    if checkpoint.config.low_res_size and not superres_ok:
-        raise UserError(
-            f"{resolved}: a super-resolution stage ({checkpoint.config.low_res_size} -> "
-            f"{checkpoint.config.image_size} px) cannot be sampled alone; use --cascade BASE SR"
-        )
+    if not superres_ok:
+        check_standalone(checkpoint.config, resolved)
     return checkpoint

@@ -7,6 +7,7 @@ from dataclasses import replace
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import __version__
+from ..diffusion import default_steps
 from .jobs import Job
 from .openapi import openapi_document
 from .sse import job_events
@@ -54,10 +55,18 @@ def reload_models():
 
 
 def _describe_models() -> list[dict]:
-    """Every model as GET /api/models shows it, with whether it is loaded now."""
-    manager = services().manager
-    loaded = {key.split("@")[0] for key in manager.loaded()}
-    return [{**e.describe(), "loaded": e.name in loaded} for e in manager.entries()]
+    """Every model as GET /api/models shows it: whether it is loaded now, and each sampler's
+    default step count for it (the one policy, SamplerSettings.resolve)."""
+    svc = services()
+    loaded = {key.split("@")[0] for key in svc.manager.loaded()}
+    return [
+        {
+            **e.describe(),
+            "loaded": e.name in loaded,
+            "default_steps": default_steps(e.T, svc.config.max_steps) if e.T else None,
+        }
+        for e in svc.manager.entries()
+    ]
 
 
 @api.post("/generate")

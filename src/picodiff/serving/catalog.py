@@ -1,7 +1,7 @@
 """The model catalog: which models the model roots hold and whether each one can be served.
 
 A root's children are models: a checkpoint directory (config.json + safetensors), a legacy
-`.pt`/`.pth` state dict of the seed network, with an optional sidecar `NAME.json`
+`.pt`/`.pth` state dict of the pb2025 network, with an optional sidecar `NAME.json`
 (`{"image_size": 84, "T": 500, "beta_start": 1e-4, "beta_end": 0.02}`; defaults 64 px, T=1000),
 or a cascade `NAME.cascade.yaml` listing a base checkpoint and super-resolution stages:
 
@@ -27,24 +27,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
-from safetensors import SafetensorError, safe_open
 
-from ..cascade import check_chain
 from ..checkpoint import (
     CONFIG_FILE,
     EMA_FILE,
     LEGACY_SUFFIXES,
     WEIGHTS_FILE,
     CheckpointError,
+    check_standalone,
+    inspect_checkpoint,
     load_legacy,
-    read_config,
 )
-from ..diffusion import NoiseSchedule
-from ..diffusion.forward import check_prediction
-from ..errors import UserError
+from ..diffusion import NoiseSchedule, SamplerSettings
+from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
+from ..sampling.cascade import check_chain
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
@@ -165,20 +163,13 @@ def _inspect_checkpoint(path: Path) -> dict[str, Any]:
 
 def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNetConfig]:
     """The entry fields of a checkpoint directory and its network config."""
-    config = read_config(path)
-    try:
-        model_config = UNetConfig.from_dict(config["model"])
-        schedule = NoiseSchedule.from_config(config["schedule"])
-        prediction = check_prediction(config.get("prediction", "eps"))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path / CONFIG_FILE}: invalid config: {err}") from None
-    _check_samplable(path, model_config, schedule, prediction, superres_ok)
-    weights = path / (EMA_FILE if (path / EMA_FILE).exists() else WEIGHTS_FILE)
-    with torch.device("meta"):  # shapes and dtypes only, no memory
-        model = UNet(model_config)
-    check_tensors(weights, model.state_dict())
-    metadata = config.get("metadata") or {}
-    return _describe_model(model, schedule, prediction, metadata, weights), model_config
+    spec, model = inspect_checkpoint(path)
+    if not superres_ok:
+        check_standalone(spec.model, path)
+    fields = _describe_model(
+        model, spec.schedule, spec.prediction, spec.metadata, spec.weights_file()
+    )
+    return fields, spec.model
 
 
 def _inspect_cascade(path: Path) -> dict[str, Any]:
@@ -188,7 +179,8 @@ def _inspect_cascade(path: Path) -> dict[str, Any]:
     for k, stage in enumerate(spec["stages"]):
         try:
             fields, config = _checkpoint_fields(stage["path"], superres_ok=k > 0)
-        except CheckpointError as err:
+            stage_settings(stage).resolve(fields["T"])
+        except (CheckpointError, OptionError) as err:
             raise CheckpointError(f"stage {k + 1} ({stage['path'].name}): {err}") from None
         stages.append(fields)
         configs.append(config)
@@ -199,22 +191,29 @@ def _inspect_cascade(path: Path) -> dict[str, Any]:
     base, last = stages[0], stages[-1]
     return {
         "version": str(spec.get("version") or f"sha256:{_file_digest(path)[:12]}"),
-        "image_size": last["image_size"], "channels": last["channels"], "T": base["T"],
-        "schedule": base["schedule"], "prediction": base["prediction"],
+        "image_size": last["image_size"],
+        "channels": last["channels"],
+        "T": base["T"],
+        "schedule": base["schedule"],
+        "prediction": base["prediction"],
         "parameters": sum(d["parameters"] for d in stages),
-        "nbytes": sum(d["nbytes"] for d in stages), "fid": _finite_number(spec.get("fid")),
+        "nbytes": sum(d["nbytes"] for d in stages),
+        "fid": _finite_number(spec.get("fid")),
         "stages": tuple(map(_describe_stage, spec["stages"], stages, configs)),
         "load_options": {"stages": spec["stages"]},
-    }  # fmt: skip
+    }
 
 
 def _describe_stage(stage: dict, fields: dict, config: UNetConfig) -> dict[str, Any]:
     return {
-        "path": stage["path"].name, "resolution": config.image_size,
-        "low_res": config.low_res_size or None, "parameters": fields["parameters"],
-        "T": fields["T"], "schedule": fields["schedule"].get("name"),
+        "path": stage["path"].name,
+        "resolution": config.image_size,
+        "low_res": config.low_res_size or None,
+        "parameters": fields["parameters"],
+        "T": fields["T"],
+        "schedule": fields["schedule"].get("name"),
         **{k: stage[k] for k in STAGE_OPTIONS if k in stage},
-    }  # fmt: skip
+    }
 
 
 def read_cascade(path: Path) -> dict[str, Any]:
@@ -270,58 +269,9 @@ def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dic
     }
 
 
-def check_tensors(file: Path, expected: dict[str, torch.Tensor]) -> None:
-    """Names, shapes and dtypes as the config expects, and every value finite."""
-    try:
-        with safe_open(file, "pt") as weights:
-            names = set(weights.keys())
-            _check_names(file, names, set(expected))
-            problems = [
-                problem
-                for name in sorted(names)
-                if (problem := _tensor_problem(name, weights.get_tensor(name), expected[name]))
-            ]
-    except FileNotFoundError:
-        raise CheckpointError(f"{file}: missing weights file") from None
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{file}: corrupt or truncated safetensors file ({err})") from None
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise CheckpointError(f"{file}: {'; '.join(problems[:3])}{more}")
-
-
-def _check_names(file: Path, names: set[str], expected: set[str]) -> None:
-    missing, unexpected = sorted(expected - names), sorted(names - expected)
-    parts = [f"missing {missing[:5]}"] if missing else []
-    parts += [f"unexpected {unexpected[:5]}"] if unexpected else []
-    if parts:
-        raise CheckpointError(f"{file}: tensor names do not match the config: {'; '.join(parts)}")
-
-
-def _tensor_problem(name: str, tensor: torch.Tensor, expected: torch.Tensor) -> str | None:
-    if tensor.shape != expected.shape:
-        return f"{name} has shape {tuple(tensor.shape)}, the config needs {tuple(expected.shape)}"
-    floating = tensor.is_floating_point()
-    if floating != expected.is_floating_point() or (
-        not floating and tensor.dtype != expected.dtype
-    ):
-        return f"{name} is {tensor.dtype}, expected {expected.dtype}"
-    if floating and not bool(torch.isfinite(tensor).all()):
-        return f"non-finite values (NaN or inf) in {name}"
-    return None
-
-
-def _check_samplable(path, config: UNetConfig, schedule, prediction, superres_ok=False) -> None:
-    if config.low_res_size and not superres_ok:
-        raise CheckpointError(
-            f"a super-resolution model ({config.low_res_size} -> {config.image_size} px): it "
-            "needs a low-resolution input, so it serves only as a stage of a cascade"
-        )
-    if float(schedule.alpha_bars[-1]) == 0.0 and prediction == "eps":
-        raise CheckpointError(
-            f"{path / CONFIG_FILE}: a zero-terminal-SNR schedule cannot be sampled with "
-            "prediction 'eps'"
-        )
+def stage_settings(stage: dict[str, Any]) -> SamplerSettings:
+    """The sampler settings a cascade file gives one stage (validated by SamplerSettings)."""
+    return SamplerSettings(**{k: stage[k] for k in ("sampler", "steps", "eta") if k in stage})
 
 
 def _legacy_options(path: Path) -> dict[str, Any]:

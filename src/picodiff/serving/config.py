@@ -12,7 +12,7 @@ from typing import Any
 from ..bundled import BUNDLED_MODELS_DIR
 
 PACKAGE_DIR = Path(__file__).parent
-STATIC_DIR = PACKAGE_DIR / "static"  # the web page's build (issue 7), served at / when present
+STATIC_DIR = PACKAGE_DIR / "static"  # the web page's build (frontend/), served at / when present
 
 
 def default_models_dir() -> Path:

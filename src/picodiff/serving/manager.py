@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .catalog import ModelEntry, clean_reason, discover, inspect, signature
-from .generator import Sampleable, load_model
+from .generator import ServedModel, load_model
 from .logs import log_event
 from .metrics import Metrics
 
@@ -31,7 +31,7 @@ class ModelManager:
     def __init__(self, roots: tuple[Path, ...], memory_budget: int, metrics: Metrics):
         self.roots, self.memory_budget, self.metrics = tuple(roots), memory_budget, metrics
         self._catalog: dict[str, ModelEntry] = {}
-        self._cache: OrderedDict[tuple[str, str], Sampleable] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], ServedModel] = OrderedDict()
         self._failed: dict[tuple[Path, tuple], str] = {}  # load errors of a file version
         self._lock = threading.RLock()  # guards _catalog, _cache and _failed
         self._scan_lock, self._load_lock = threading.Lock(), threading.Lock()
@@ -78,7 +78,7 @@ class ModelManager:
         return changes
 
     # --- loading ----------------------------------------------------------------------------
-    def get(self, name: str, device: str = "cpu") -> Sampleable:
+    def get(self, name: str, device: str = "cpu") -> ServedModel:
         """The loaded model, from the cache or loaded now (evicting least recently used)."""
         entry = self.require(name)
         with self._load_lock:
@@ -104,7 +104,7 @@ class ModelManager:
         with self._lock:
             return [f"{name}@{device}" for name, device in self._cache]
 
-    def _insert(self, key: tuple[str, str], model: Sampleable) -> None:
+    def _insert(self, key: tuple[str, str], model: ServedModel) -> None:
         with self._lock:
             self._cache.pop(key, None)
             while self._cache and self._cached_bytes() + model.nbytes > self.memory_budget:
@@ -127,7 +127,7 @@ class ModelManager:
         reason = self._failed.get((entry.path, entry.signature))
         return replace(entry, valid=False, reason=reason) if reason and entry.valid else entry
 
-    def _stale(self, name: str, model: Sampleable) -> bool:
+    def _stale(self, name: str, model: ServedModel) -> bool:
         entry = self._catalog.get(name)
         return entry is None or not entry.valid or entry.signature != model.entry.signature
 

@@ -52,31 +52,83 @@ PNG = {"image/png": {}}
 
 # (method, path, summary, (status, description, schema or {media: {}}), error codes, params)
 OPERATIONS = [
-    ("get", "/api/health", "liveness", (200, "alive", OBJECT), (), []),
-    ("get", "/api/ready", "readiness: workers up and a valid model", (200, "ready", OBJECT),
-     (503,), []),
-    ("get", "/api/models", "every model found, valid or not (with the reason)",
-     (200, "models", {"type": "array", "items": _ref("Model")}), (), []),
+    ("get", "/api/health", "liveness", (200, "alive", _ref("Health")), (), []),
+    (
+        "get",
+        "/api/ready",
+        "readiness: workers up and a valid model",
+        (200, "ready", _ref("Ready")),
+        (503,),
+        [],
+    ),
+    (
+        "get",
+        "/api/models",
+        "every model found, valid or not (with the reason)",
+        (200, "models", {"type": "array", "items": _ref("Model")}),
+        (),
+        [],
+    ),
     ("get", "/api/models/{name}", "one model", (200, "model", _ref("Model")), (404,), [NAME]),
-    ("post", "/api/models/reload", "re-scan the model roots now", (200, "changes", OBJECT),
-     (), []),
-    ("post", "/api/generate", "queue a generation job; poll it or stream its events",
-     (202, "queued (200 with ?wait=true: done, with images_base64)", _ref("Job")),
-     (400, 404, 409, 413, 422, 429, 500, 503), [WAIT, CLIENT]),
-    ("get", "/api/jobs/{job_id}", "job status and progress", (200, "job", _ref("Job")),
-     (404,), [JOB_ID]),
-    ("delete", "/api/jobs/{job_id}", "cancel (within one denoising step)",
-     (200, "cancelled", _ref("Job")), (404, 409), [JOB_ID]),
-    ("get", "/api/jobs/{job_id}/events",
-     "Server-Sent Events: progress (step, total, eta_seconds, images_done), preview "
-     "(base64 PNG every few steps), then done (the images), failed or cancelled",
-     (200, "event stream", SSE), (404,), [JOB_ID]),
-    ("get", "/api/jobs/{job_id}/images/{index}.png", "one finished image", (200, "PNG", PNG),
-     (404, 409), [JOB_ID, INDEX]),
-    ("get", "/api/rollouts", "rollout state and per-version metrics", (200, "rollouts", ARRAY),
-     (), []),
+    (
+        "post",
+        "/api/models/reload",
+        "re-scan the model roots now",
+        (200, "changes", _ref("Reload")),
+        (),
+        [],
+    ),
+    (
+        "post",
+        "/api/generate",
+        "queue a generation job; poll it or stream its events",
+        (202, "queued (200 with ?wait=true: done, with images_base64)", _ref("Job")),
+        (400, 404, 409, 413, 422, 429, 500, 503),
+        [WAIT, CLIENT],
+    ),
+    (
+        "get",
+        "/api/jobs/{job_id}",
+        "job status and progress",
+        (200, "job", _ref("Job")),
+        (404,),
+        [JOB_ID],
+    ),
+    (
+        "delete",
+        "/api/jobs/{job_id}",
+        "cancel (within one denoising step)",
+        (200, "cancelled", _ref("Job")),
+        (404, 409),
+        [JOB_ID],
+    ),
+    (
+        "get",
+        "/api/jobs/{job_id}/events",
+        "Server-Sent Events: progress (step, total, eta_seconds, images_done), preview "
+        "(base64 PNG every few steps), then done (the images), failed or cancelled",
+        (200, "event stream", SSE),
+        (404,),
+        [JOB_ID],
+    ),
+    (
+        "get",
+        "/api/jobs/{job_id}/images/{index}.png",
+        "one finished image",
+        (200, "PNG", PNG),
+        (404, 409),
+        [JOB_ID, INDEX],
+    ),
+    (
+        "get",
+        "/api/rollouts",
+        "rollout state and per-version metrics",
+        (200, "rollouts", ARRAY),
+        (),
+        [],
+    ),
     ("get", "/api/openapi.json", "this document", (200, "OpenAPI 3.1", OBJECT), (), []),
-]  # fmt: skip
+]
 
 
 def _operation(path: str, summary: str, ok: tuple, errors: tuple, params: list) -> dict[str, Any]:
@@ -88,8 +140,11 @@ def _operation(path: str, summary: str, ok: tuple, errors: tuple, params: list) 
     if path == "/api/generate":  # ?wait=true
         responses["200"] = {"description": "with ?wait=true: the finished job", "content": content}
     for code in errors:
-        error = {JSON: {"schema": _ref("Error")}}
-        responses[str(code)] = {"description": ERROR_TEXT[code], "content": error}
+        body = _ref("Ready") if path == "/api/ready" else _ref("Error")  # not ready: same body
+        responses[str(code)] = {
+            "description": ERROR_TEXT[code],
+            "content": {JSON: {"schema": body}},
+        }
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
         operation["parameters"] = params
@@ -106,37 +161,124 @@ def _paths() -> dict[str, Any]:
     return paths
 
 
-def _object(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": list(required), "properties": properties}
+def _object(required: tuple[str, ...] | None = None, **properties: Any) -> dict[str, Any]:
+    """An object schema; every property is required unless `required` says otherwise."""
+    names = tuple(properties) if required is None else required
+    return {"type": "object", "required": list(names), "properties": properties}
 
 
 def _maybe(kind: str) -> dict[str, Any]:
     return {"type": [kind, "null"]}
 
 
-ERROR = _object(
-    ("error",),
-    error=_object(
-        ("status", "message"),
-        status={"type": "integer"},
-        message={"type": "string"},
-        field={"type": "string", "description": "the request field at fault, if any"},
-    ),
+INTEGER, NUMBER, BOOLEAN = {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+STATUS = {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]}
+ERROR_BODY = _object(
+    ("status", "message"),
+    status=INTEGER,
+    message=STRING,
+    field={"type": "string", "description": "the request field at fault, if any"},
+)
+ERROR = _object(error=_ref("ErrorBody"))
+STAGE = _object(
+    ("path", "resolution", "low_res", "parameters", "T", "schedule"),
+    path=STRING,
+    resolution=INTEGER,
+    low_res=_maybe("integer"),
+    parameters=INTEGER,
+    T=INTEGER,
+    schedule=_maybe("string"),
+    sampler=STRING,
+    steps=INTEGER,
+    eta=NUMBER,
+    aug_level=NUMBER,
 )
 MODEL = _object(
-    ("name", "valid"),
-    name=STRING, version=_maybe("string"), valid={"type": "boolean"}, reason=_maybe("string"),
-    resolution=_maybe("integer"), channels=_maybe("integer"), T=_maybe("integer"),
-    schedule=_maybe("string"), parameters=_maybe("integer"), file_size={"type": "integer"},
-    fid=_maybe("number"), kind={"enum": ["checkpoint", "legacy", "cascade"]},
-    stages={"type": "array", "items": OBJECT},
-)  # fmt: skip
+    name=STRING,
+    version=_maybe("string"),
+    valid=BOOLEAN,
+    reason=_maybe("string"),
+    kind={"type": "string", "enum": ["checkpoint", "legacy", "cascade"]},
+    resolution=_maybe("integer"),
+    channels=_maybe("integer"),
+    T=_maybe("integer"),
+    schedule=_maybe("string"),
+    schedule_config={"type": ["object", "null"], "additionalProperties": {}},
+    prediction=_maybe("string"),
+    parameters=_maybe("integer"),
+    file_size=INTEGER,
+    fid=_maybe("number"),
+    warnings={"type": "array", "items": STRING},
+    stages={"type": "array", "items": _ref("Stage")},
+    loaded=BOOLEAN,
+    default_steps={
+        "type": ["object", "null"],
+        "description": "each sampler's default step count for this model (null: invalid)",
+        "additionalProperties": INTEGER,
+    },
+)
+PROGRESS = _object(
+    step={"type": "integer", "description": "denoising step within the current network pass"},
+    total=INTEGER,
+    images_done=INTEGER,
+    eta_seconds=_maybe("number"),
+)
 JOB = _object(
-    ("id", "status"),
-    id=STRING, status={"enum": ["queued", "running", "done", "failed", "cancelled"]},
-    progress=OBJECT, images={"type": "array", "items": STRING},
-    images_base64={"type": "array", "items": STRING}, error=_maybe("object"),
-)  # fmt: skip
+    (
+        "id",
+        "status",
+        "model",
+        "version",
+        "alias",
+        "n",
+        "sampler",
+        "steps",
+        "eta",
+        "seed",
+        "progress",
+        "created",
+        "started",
+        "finished",
+        "latency_seconds",
+        "stopped_at_step",
+        "images",
+        "error",
+    ),
+    id=STRING,
+    status=STATUS,
+    model=STRING,
+    version=_maybe("string"),
+    alias=_maybe("string"),
+    n=INTEGER,
+    sampler=STRING,
+    steps=INTEGER,
+    eta=NUMBER,
+    seed=INTEGER,
+    progress=_ref("Progress"),
+    created=NUMBER,
+    started=_maybe("number"),
+    finished=_maybe("number"),
+    latency_seconds=_maybe("number"),
+    stopped_at_step=_maybe("integer"),
+    images={"type": "array", "items": STRING, "description": "URLs of the finished images"},
+    error={"oneOf": [_ref("ErrorBody"), {"type": "null"}]},
+    images_base64={"type": "array", "items": STRING, "description": "with ?wait=true"},
+)
+HEALTH = _object(status=STRING, version=STRING)
+READY = _object(ready=BOOLEAN, workers=BOOLEAN, valid_models=INTEGER)
+NAMES = {"type": "array", "items": STRING}
+RELOAD = _object(
+    added=NAMES, removed=NAMES, changed=NAMES, models={"type": "array", "items": _ref("Model")}
+)
+# the data of each Server-Sent Event of GET /api/jobs/{job_id}/events
+EVENTS = {
+    "ProgressEvent": _object(id=STRING, status=STATUS, **PROGRESS["properties"]),
+    "PreviewEvent": _object(id=STRING, step=INTEGER, png={"type": "string", "format": "byte"}),
+    "EventImage": _object(index=INTEGER, url=STRING, png={"type": "string", "format": "byte"}),
+    "DoneEvent": _object(id=STRING, images={"type": "array", "items": _ref("EventImage")}),
+    "FailedEvent": _object(id=STRING, error={"oneOf": [_ref("ErrorBody"), {"type": "null"}]}),
+    "CancelledEvent": _object(id=STRING, stopped_at_step=_maybe("integer")),
+}
 
 
 def _schemas(config: ServeConfig) -> dict[str, Any]:
@@ -146,7 +288,19 @@ def _schemas(config: ServeConfig) -> dict[str, Any]:
         **{f.name: f.schema() for f in fields},
     )
     request["additionalProperties"] = False
-    return {"GenerateRequest": request, "Error": ERROR, "Model": MODEL, "Job": JOB}
+    return {
+        "GenerateRequest": request,
+        "Error": ERROR,
+        "ErrorBody": ERROR_BODY,
+        "Model": MODEL,
+        "Stage": STAGE,
+        "Job": JOB,
+        "Progress": PROGRESS,
+        "Health": HEALTH,
+        "Ready": READY,
+        "Reload": RELOAD,
+        **EVENTS,
+    }
 
 
 def openapi_document(config: ServeConfig) -> dict[str, Any]:

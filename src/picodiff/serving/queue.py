@@ -18,8 +18,8 @@ from collections.abc import Callable
 import torch
 
 from ..diffusion import SamplingCancelled
-from ..imageio import make_grid, png_bytes, to_uint8
-from .generator import NonFiniteOutput
+from ..pixels import make_grid, png_bytes, to_uint8
+from ..sampling import NonFiniteOutput
 from .jobs import Job
 from .logs import log_event
 from .manager import ModelManager, ModelUnavailable, UnknownModel
@@ -129,12 +129,9 @@ class GenerationQueue:
             for job in jobs:  # the version that actually draws (a reload may have changed it)
                 job.version = model.entry.version or job.version
             images = model.sample(
-                len(rows),
-                request.sampler,
-                request.steps,
-                request.eta,
                 [(job.request.seed, index) for job, index in rows],
-                callback=Progress(self, rows),
+                request.settings,
+                callback=PassProgress(self, rows),
                 on_violation=self._violation(request.model),
             )
             self._deliver(rows, images)
@@ -144,7 +141,7 @@ class GenerationQueue:
             self._fail(jobs, 503, str(err))
         except NonFiniteOutput as err:
             self._violation(request.model)("nan")
-            self._fail(jobs, 500, str(err))
+            self._fail(jobs, 500, f"model {request.model!r}: {err}")
         except Exception as err:  # never kill the worker; the log has the traceback
             log_event("worker_error", logging.ERROR, error=repr(err), trace=traceback.format_exc())
             self._fail(jobs, 500, f"internal error while sampling ({type(err).__name__}: {err})")
@@ -188,7 +185,7 @@ class GenerationQueue:
         return report
 
 
-class Progress:
+class PassProgress:
     """The sampler callback of one forward pass: timing, progress, previews, cancellation."""
 
     def __init__(self, queue: GenerationQueue, rows: Rows):

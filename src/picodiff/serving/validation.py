@@ -9,14 +9,13 @@ import json
 import math
 import secrets
 from dataclasses import dataclass, replace
-from typing import Any, get_args
+from typing import Any
 
-from ..diffusion import DEFAULT_STEPS
-from ..diffusion.samplers import Method
+from ..diffusion import DEFAULT_STEPS, SAMPLERS, SamplerSettings
+from ..errors import OptionError
 from .catalog import ModelEntry
 from .config import ServeConfig
 
-SAMPLERS: tuple[str, ...] = get_args(Method)
 MAX_SEED = 2**63 - 1
 REQUIRED = object()
 
@@ -120,17 +119,16 @@ class GenerateRequest:
     eta: float = 0.0
     seed: int | None = None
 
+    @property
+    def settings(self) -> SamplerSettings:
+        return SamplerSettings(self.sampler, self.steps, self.eta)  # type: ignore[arg-type]
+
     def for_model(self, entry: ModelEntry, config: ServeConfig) -> GenerateRequest:
-        """Steps checked against the model's T, eta only for ddim, a seed always set."""
+        """Steps resolved against the model's T (and the server's limit), a seed always set."""
         T = int(entry.T or 0)
-        steps = self.steps
-        if steps is None:
-            steps = min(DEFAULT_STEPS.get(self.sampler, T), T, config.max_steps)
-        elif steps > T:
-            raise ApiError(422, f"steps must be at most T={T} for model {entry.name!r}", "steps")
-        eta = self.eta if self.sampler == "ddim" else 0.0
+        settings = _as_api_error(lambda: self.settings.resolve(T, config.max_steps))
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
-        return replace(self, model=entry.name, steps=steps, eta=eta, seed=seed)
+        return replace(self, model=entry.name, steps=settings.steps, seed=seed)
 
 
 def parse_generate(body: Any, config: ServeConfig) -> GenerateRequest:
@@ -147,7 +145,17 @@ def parse_generate(body: Any, config: ServeConfig) -> GenerateRequest:
             values[f.name] = f.check(body[f.name])
         elif f.default is REQUIRED:
             raise f.error("is required")
-    return GenerateRequest(**values)
+    request = GenerateRequest(**values)
+    _as_api_error(lambda: request.settings)  # the sampler's rules (eta: ddim only)
+    return request
+
+
+def _as_api_error(check):
+    """check(), with a SamplerSettings OptionError answered as 422 naming its field."""
+    try:
+        return check()
+    except OptionError as err:
+        raise ApiError(422, str(err), err.field) from None
 
 
 def parse_json(data: bytes) -> Any:

@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
 import yaml
 
+from ..choices import check_fields
+from ..deprecation import warn_renamed
+from ..diffusion import NoiseSchedule, Prediction, Sampler, SamplerSettings, check_samplable
+from ..diffusion.schedules import ScheduleName
+from ..diffusion.superres import Conditioning
 from ..errors import UserError
+from ..models import UNetConfig
+from ..models.config import RENAMED as RENAMED_MODELS
+
+if TYPE_CHECKING:
+    from ..data import ImageStore
 
 Optimizer = Literal["adam", "adamw"]
 Precision = Literal["fp32", "bf16", "fp16"]
 LrSchedule = Literal["constant", "cosine"]
 Task = Literal["generate", "superres"]
+UNetPreset = Literal["pb2025", "default", "small", "tiny"]
 
 
 @dataclass
@@ -35,15 +47,15 @@ class TrainConfig:
     data: str = ""
     hflip: bool = False
     # network: a UNet preset plus field overrides (e.g. {"dropout": 0.1})
-    model: str = "default"
+    model: UNetPreset = "default"
     unet: dict[str, Any] = field(default_factory=dict)
     image_size: int | None = None  # None: the store's resolution
     # diffusion
-    schedule: str = "linear"
+    schedule: ScheduleName = "linear"
     T: int = 1000
     schedule_args: dict[str, Any] = field(default_factory=dict)
     zero_terminal_snr: bool = False
-    prediction: str = "eps"
+    prediction: Prediction = "eps"
     min_snr_gamma: float | None = None
     # optimisation
     optimizer: Optimizer = "adam"
@@ -70,8 +82,8 @@ class TrainConfig:
     keep_last: int = 3
     sample_every: int = 0  # steps; 0 = at each checkpoint
     sample_n: int = 16
-    sample_method: str = "dpmpp2m"
-    sample_steps: int = 20
+    sample_method: Sampler = "dpmpp2m"
+    sample_steps: int | None = None  # None: the sampler's default (SamplerSettings)
     log_every: int = 10
     tensorboard: bool = False
     seed: int = 0
@@ -81,20 +93,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> TrainConfig:
-        for name, kind in _LITERALS.items():
-            if getattr(self, name) not in get_args(kind):
-                raise UserError(
-                    f"{name} must be one of {get_args(kind)}, got {getattr(self, name)!r}"
-                )
-        positive = (
-            "T",
-            "batch_size",
-            "grad_accum",
-            "val_size",
-            "sample_n",
-            "sample_steps",
-            "log_every",
-        )
+        """Check every option (before any file is written); UserError naming the fix."""
+        check_fields(self)
+        positive = ("T", "batch_size", "grad_accum", "val_size", "sample_n", "log_every")
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -112,48 +113,18 @@ class TrainConfig:
             raise UserError(
                 f"batch_size {self.batch_size} must be divisible by grad_accum {self.grad_accum}"
             )
+        with warnings.catch_warnings():  # the trainer warns about the schedule, once
+            warnings.simplefilter("ignore")
+            schedule = build_schedule(self)
+        sample = SamplerSettings(self.sample_method, self.sample_steps)
+        sample.resolve(schedule.T)  # sample_steps within T
         return self
 
 
-_LITERALS = {
-    "optimizer": Optimizer, "precision": Precision, "lr_schedule": LrSchedule, "task": Task,
-}  # fmt: skip
-
-_SEED_COMMON = dict(
-    model="seed", schedule="linear", optimizer="adam", lr=1e-4, grad_clip=None, batch_size=4,
-    val_every=0, checkpoint_every=0, warmup_steps=0,
-)  # fmt: skip
-PRESETS: dict[str, dict[str, Any]] = {
-    # The seed's experiments A-E (DESIGN.md): its network, resolution, T, batch, epochs, patience.
-    "seed-a": {**_SEED_COMMON, "image_size": 64, "T": 1000, "epochs": 100, "patience": 5},
-    "seed-b": {**_SEED_COMMON, "image_size": 84, "T": 1000, "epochs": 200, "patience": 40},
-    "seed-c": {**_SEED_COMMON, "image_size": 80, "T": 500, "epochs": 200, "patience": 40},
-    "seed-d": {**_SEED_COMMON, "image_size": 84, "T": 500, "epochs": 200, "patience": 40},
-    "seed-e": {**_SEED_COMMON, "image_size": 76, "T": 500, "epochs": 200, "patience": 5,
-               "batch_size": 2},
-    # Our recommendations.
-    "recommended": dict(
-        model="default", image_size=64, schedule="cosine", T=1000, optimizer="adamw", lr=2e-4,
-        weight_decay=0.0, warmup_steps=1000, grad_clip=1.0, batch_size=64, ema_decay=0.9999,
-        precision="bf16", hflip=True, min_snr_gamma=5.0, val_every=2000, checkpoint_every=2000,
-        sample_every=2000, patience=10,
-    ),
-    "cifar10": dict(
-        model="default", image_size=32, schedule="cosine", T=1000, optimizer="adamw", lr=2e-4,
-        warmup_steps=1000, grad_clip=1.0, batch_size=128, ema_decay=0.9999, precision="bf16",
-        hflip=True, val_every=5000, checkpoint_every=5000, sample_every=5000,
-        unet={"dropout": 0.1, "attention_levels": [False, True, False, False]},
-    ),
-    # The bundled demo model (README, "The demo model"): 1.28 M parameters, ~35 min on 2 cores.
-    "digits-demo": dict(
-        model="tiny", image_size=16, schedule="cosine", T=1000, optimizer="adamw", lr=1e-3,
-        lr_schedule="cosine", warmup_steps=200, grad_clip=1.0, batch_size=64, ema_decay=0.999,
-        max_steps=8000, val_every=1000, checkpoint_every=1000, sample_every=2000,
-        unet={"channels": [32, 64, 64], "blocks_per_level": 2,
-              "attention_levels": [False, False, True], "norm_groups": 8,
-              "attention_norm_groups": 8, "time_embedding_dim": 64},
-    ),
-}  # fmt: skip
+PRESETS: dict[str, dict[str, Any]] = yaml.safe_load(
+    (Path(__file__).parent / "presets.yaml").read_text()
+)
+RENAMED_PRESETS = {f"seed-{x}": f"pb2025-{x}" for x in "abcde"}  # accepted for one release
 
 
 def field_names() -> list[str]:
@@ -168,6 +139,9 @@ def resolve_config(
 ) -> TrainConfig:
     """Merge preset, YAML file, `key=value` overrides and direct values into a TrainConfig."""
     values: dict[str, Any] = {}
+    if preset in RENAMED_PRESETS:
+        warn_renamed("preset", preset, RENAMED_PRESETS[preset])
+        preset = RENAMED_PRESETS[preset]
     if preset is not None:
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
@@ -180,6 +154,9 @@ def resolve_config(
             raise UserError(f"--set expects key=value, got {item!r}")
         values = _merge(values, _nest(key.strip(), yaml.safe_load(raw)))
     values = _merge(values, {k: v for k, v in direct.items() if v is not None})
+    if values.get("model") in RENAMED_MODELS:  # e.g. a config file of an older release
+        warn_renamed("UNet preset", values["model"], RENAMED_MODELS[values["model"]])
+        values["model"] = RENAMED_MODELS[values["model"]]
     _check_keys(values)
     types = get_type_hints(TrainConfig)
     return TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in values.items()}).validate()
@@ -245,3 +222,50 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         if text.startswith(word) and wrong:
             raise UserError(f"{name} must be {word}, got {value!r}")
     return value
+
+
+def build_unet_config(cfg: TrainConfig, store: ImageStore | None) -> UNetConfig:
+    """The network for `cfg`, at the store's resolution and channels (or the config's alone)."""
+    overrides = dict(cfg.unet)
+    channels = overrides.pop("image_channels", store.channels if store else 3)
+    size = store.size if store else cfg.image_size
+    if store and cfg.image_size is not None and cfg.image_size != store.size:
+        raise UserError(
+            f"this config trains at {cfg.image_size} px but the store {store.path} holds "
+            f"{store.size} px images: prepare one with --size {cfg.image_size} or pass "
+            f"--set image_size={store.size}"
+        )
+    if store and channels != store.channels:
+        raise UserError(f"unet.image_channels differs from the store's {store.channels} channels")
+    if size is None:
+        raise UserError("give a dataset (--data) or an image_size (e.g. --set image_size=64)")
+    if cfg.task == "superres":
+        overrides["low_res_size"] = cfg.low_res
+    try:
+        return UNetConfig.preset(
+            cfg.model,
+            image_channels=channels,
+            image_size=size,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            **overrides,
+        )
+    except (TypeError, ValueError) as err:
+        raise UserError(f"invalid network: {err}") from None
+
+
+def build_schedule(cfg: TrainConfig) -> NoiseSchedule:
+    """The noise schedule of `cfg`, refused if its prediction target cannot sample it."""
+    spec = {"name": cfg.schedule, "T": cfg.T, **cfg.schedule_args}
+    try:
+        schedule = NoiseSchedule.from_config({**spec, "zero_terminal_snr": cfg.zero_terminal_snr})
+    except (TypeError, ValueError) as err:
+        raise UserError(f"invalid schedule {spec}: {err}") from None
+    check_samplable(schedule, cfg.prediction)
+    return schedule
+
+
+def make_conditioning(cfg: TrainConfig, schedule: NoiseSchedule) -> Conditioning | None:
+    """The super-resolution conditioning of a superres run (None for a base model)."""
+    if cfg.task != "superres":
+        return None
+    return Conditioning(schedule, cfg.low_res, round(cfg.aug_max * (schedule.T - 1)))  # type: ignore

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..imageio import save_png
+from ..pixels import save_png
 
 WIDTH, HEIGHT, MARGIN = 640, 400, 56
 COLOURS = {"train_loss": (31, 119, 180), "val_loss": (214, 39, 40)}

@@ -32,6 +32,7 @@ from ..checkpoint import (
 from ..errors import UserError
 
 TRAINING_STATE = "training_state.pt"
+LOSS_SERIES = ("train_loss", "val_loss")
 
 
 class RunDir:
@@ -44,6 +45,8 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.last = self.path / "last"
         self.best = self.path / "best"
+        # the loss curve's series, kept in memory as records are appended
+        self.losses: dict[str, list[tuple[int, float]]] = {k: [] for k in LOSS_SERIES}
 
     def check_start(self, resume: bool) -> None:
         """Refuse to overwrite a run by accident, or to resume one that has no checkpoint."""
@@ -103,6 +106,7 @@ class RunDir:
         """Add a record to metrics.jsonl (and TensorBoard when open)."""
         with open(self.metrics_file, "a") as f:
             f.write(json.dumps(record) + "\n")
+        self._track(record)
         writer = getattr(self, "_tensorboard", None)
         if writer is not None:
             for key, value in record.items():
@@ -119,3 +123,11 @@ class RunDir:
         """Forget records after `step` (they are replayed when a run resumes from there)."""
         kept = [r for r in self.read_metrics() if r["step"] <= step]
         self.metrics_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.losses = {k: [] for k in LOSS_SERIES}
+        for record in kept:
+            self._track(record)
+
+    def _track(self, record: dict[str, Any]) -> None:
+        for key in LOSS_SERIES:
+            if key in record:
+                self.losses[key].append((record["step"], record[key]))

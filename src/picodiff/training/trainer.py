@@ -19,17 +19,23 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..cascade import Stage, generate, upscale
 from ..checkpoint import Checkpoint, load_weights
 from ..data import ImageStore
-from ..diffusion import NoiseSchedule, diffusion_loss, image_generators
+from ..diffusion import SamplerSettings, diffusion_loss
+from ..diffusion.superres import degrade
+from ..distributed import Distributed, pick_device
 from ..errors import UserError
-from ..imageio import make_grid, save_png, to_uint8
 from ..models import UNet, UNetConfig
-from ..superres import Conditioning, degrade
+from ..pixels import make_grid, save_png, to_uint8
+from ..sampling import sample_images
 from .batches import BatchPlan, derive_seed
-from .config import TrainConfig, save_config
-from .distributed import Distributed, pick_device
+from .config import (
+    TrainConfig,
+    build_schedule,
+    build_unet_config,
+    make_conditioning,
+    save_config,
+)
 from .ema import EMA
 from .plan import available_bytes, plan_memory
 from .plot import plot_losses
@@ -38,7 +44,9 @@ from .validation import Validator
 
 
 @dataclass
-class Progress:
+class TrainingProgress:
+    """Where a run stands: what a checkpoint's training state restores."""
+
     step: int = 0
     best_val_loss: float = math.inf
     bad_validations: int = 0
@@ -71,7 +79,7 @@ class Trainer:
         self.optimizer = make_optimizer(config, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
-        self.progress = Progress()
+        self.progress = TrainingProgress()
         if resume:
             self._restore()
         self.net = self._wrap(self.model)
@@ -79,7 +87,7 @@ class Trainer:
         self._postfix: dict[str, str] = {}
 
     # --- the loop -----------------------------------------------------------------------------
-    def fit(self) -> Progress:
+    def fit(self) -> TrainingProgress:
         cfg, main = self.cfg, self.dist.is_main
         if main:
             self.run.path.mkdir(parents=True, exist_ok=True)
@@ -89,8 +97,13 @@ class Trainer:
         val_every = cfg.val_every or self.plan.steps_per_epoch
         ckpt_every = cfg.checkpoint_every or val_every
         sample_every = cfg.sample_every or ckpt_every
-        bar = tqdm(total=self.total_steps, initial=self.progress.step, unit="step",
-                   disable=not main, dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.progress.step,
+            unit="step",
+            disable=not main,
+            dynamic_ncols=True,
+        )
         window, tic, stop = [], time.perf_counter(), None
         with self._signals_stop_cleanly():
             for step in range(self.progress.step, self.total_steps):
@@ -111,8 +124,10 @@ class Trainer:
         bar.close()
         if main:
             why = stop or ("interrupted" if self.interrupted else "finished")
-            print(f"{why} at step {self.progress.step}; best validation loss "
-                  f"{self.progress.best_val_loss:.5f}; run in {self.run.path}")  # fmt: skip
+            print(
+                f"{why} at step {self.progress.step}; best validation loss "
+                f"{self.progress.best_val_loss:.5f}; run in {self.run.path}"
+            )
         self.dist.close()
         return self.progress
 
@@ -142,10 +157,15 @@ class Trainer:
             sync = m == cfg.grad_accum - 1 or not self.dist.enabled
             with contextlib.nullcontext() if sync else self.net.no_sync(), self._autocast():
                 loss = diffusion_loss(
-                    net, self.schedule, x0, t=t[part].to(self.device),
-                    noise=noise[part].to(self.device), prediction=cfg.prediction,
+                    net,
+                    self.schedule,
+                    x0,
+                    t=t[part].to(self.device),
+                    noise=noise[part].to(self.device),
+                    prediction=cfg.prediction,
                     min_snr_gamma=cfg.min_snr_gamma,
-                ) / cfg.grad_accum  # fmt: skip
+                )
+                loss = loss / cfg.grad_accum  # the mean over the accumulated micro-batches
             self.scaler.scale(loss).backward()
             total += float(loss.detach())
         self._optimizer_step()
@@ -183,8 +203,9 @@ class Trainer:
         """Validation loss of the EMA weights; saves `best`; returns a reason to stop, if any."""
         if self.validator is None:
             return None
-        loss = self.validator.loss(self._ema_model(), self.cfg.prediction, self.cfg.batch_size,
-                                   self._autocast)  # fmt: skip
+        loss = self.validator.loss(
+            self._ema_model(), self.cfg.prediction, self.cfg.batch_size, self._autocast
+        )
         p = self.progress
         improved = loss < p.best_val_loss - self.cfg.min_delta
         p.best_val_loss, p.bad_validations = (
@@ -194,8 +215,9 @@ class Trainer:
             if improved:
                 self.run.save_best(**self._checkpoint_contents())
             epoch = self.plan.epoch_of(p.step - 1)
-            self.run.append_metrics({"step": p.step, "epoch": epoch, "val_loss": loss,
-                                     "best_val_loss": p.best_val_loss})  # fmt: skip
+            self.run.append_metrics(
+                {"step": p.step, "epoch": epoch, "val_loss": loss, "best_val_loss": p.best_val_loss}
+            )
             self._plot()
             self._postfix.update(val=f"{loss:.4f}")
             bar.set_postfix(self._postfix, refresh=False)
@@ -209,71 +231,89 @@ class Trainer:
             return
         step = self.progress.step
         record = {
-            "step": step, "epoch": self.plan.epoch_of(step - 1), "train_loss": loss,
+            "step": step,
+            "epoch": self.plan.epoch_of(step - 1),
+            "train_loss": loss,
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": len(window) * self.cfg.batch_size / max(seconds, 1e-9),
             "memory_mb": peak_memory_mb(self.device),
-        }  # fmt: skip
+        }
         self.run.append_metrics(record)
         self._plot()
         self._postfix.update(loss=f"{loss:.4f}")
         bar.set_postfix(self._postfix, refresh=False)
 
     def _plot(self) -> None:
-        records = self.run.read_metrics()
-        series = {
-            key: [(r["step"], r[key]) for r in records if key in r]
-            for key in ("train_loss", "val_loss")
-        }
-        plot_losses(series, self.run.loss_plot)
+        plot_losses(self.run.losses, self.run.loss_plot)
 
     def _sample_grid(self) -> None:
         """A grid from the EMA weights and a fixed seed; for super-resolution, rows of
         (bicubic upsampling of the input, the model's output, the original)."""
-        cfg, n = self.cfg, self.cfg.sample_n
-        stage = Stage(
-            Checkpoint(self._ema_model(), self.schedule, cfg.prediction, self._metadata()),
-            sampler=cfg.sample_method, steps=min(cfg.sample_steps, self.schedule.T),
-        )  # fmt: skip
-        generators = image_generators(cfg.seed, range(n))
-        with torch.no_grad():
-            if not self.superres:
-                rows = [generate(stage, n, generators)]
+        cfg = self.cfg
+        ema = Checkpoint(self._ema_model(), self.schedule, cfg.prediction)
+        settings = SamplerSettings(cfg.sample_method, cfg.sample_steps)  # type: ignore[arg-type]
+        if not self.superres:
+            rows = [sample_images(ema, range(cfg.sample_n), settings, seed=cfg.seed)]
+        else:
+            # the first sample_n validation (else training) images, or as many as there are
+            if self.validator:
+                truth = self.validator.x0[: cfg.sample_n]
             else:
-                truth = self.validator.x0[:n] if self.validator else self.store.batch(range(n))
-                low = degrade(truth, cfg.low_res)
-                size = self.unet_config.image_size
-                bicubic = F.interpolate(low, size=(size, size), mode="bicubic")
-                rows = [bicubic, upscale(stage, low, generators), truth]
+                truth = self.store.batch(range(min(cfg.sample_n, len(self.store))))
+            low = degrade(truth, cfg.low_res)  # type: ignore[arg-type]
+            size = self.unet_config.image_size
+            bicubic = F.interpolate(low, size=(size, size), mode="bicubic")
+            drawn = sample_images(
+                ema,
+                range(len(truth)),
+                settings,
+                seed=cfg.seed,
+                low_res=low,
+                aug_level=cfg.sample_aug,
+            )
+            rows = [bicubic, drawn, truth]
         grid = make_grid(to_uint8(torch.cat([r.cpu() for r in rows])), ncols=len(rows[0]))
         save_png(self.run.samples / f"step-{self.progress.step:07d}.png", grid)
 
     def _metadata(self) -> dict:
         p, cfg = self.progress, self.cfg
         metadata = {
-            "step": p.step, "epoch": self.plan.epoch_of(max(p.step - 1, 0)),
+            "step": p.step,
+            "epoch": self.plan.epoch_of(max(p.step - 1, 0)),
             "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
             "train_config": cfg.to_dict(),
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
-        }  # fmt: skip
+        }
         if self.superres:
-            metadata["superres"] = {"low_res": cfg.low_res, "aug_max": cfg.aug_max,
-                                    "sample_aug": cfg.sample_aug}  # fmt: skip
+            metadata["superres"] = {
+                "low_res": cfg.low_res,
+                "aug_max": cfg.aug_max,
+                "sample_aug": cfg.sample_aug,
+            }
         return metadata
 
     def _checkpoint_contents(self) -> dict:
-        return dict(model=self.model, schedule=self.schedule, prediction=self.cfg.prediction,
-                    ema_state=self.ema.state_dict(), metadata=self._metadata())  # fmt: skip
+        return dict(
+            model=self.model,
+            schedule=self.schedule,
+            prediction=self.cfg.prediction,
+            ema_state=self.ema.state_dict(),
+            metadata=self._metadata(),
+        )
 
     def _save(self) -> None:
         if not self.dist.is_main:
             return
         p = self.progress
         state = {
-            "step": p.step, "best_val_loss": p.best_val_loss, "bad_validations": p.bad_validations,
-            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-            "ema_updates": self.ema.updates, "world_size": self.dist.world_size,
-        }  # fmt: skip
+            "step": p.step,
+            "best_val_loss": p.best_val_loss,
+            "bad_validations": p.bad_validations,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "ema_updates": self.ema.updates,
+            "world_size": self.dist.world_size,
+        }
         self.run.save(p.step, self.cfg.keep_last, state, **self._checkpoint_contents())
 
     def _restore(self) -> None:
@@ -284,7 +324,9 @@ class Trainer:
         self.ema.load_state_dict(ema if ema is not None else weights, state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.progress = Progress(state["step"], state["best_val_loss"], state["bad_validations"])
+        self.progress = TrainingProgress(
+            state["step"], state["best_val_loss"], state["bad_validations"]
+        )
         if self.dist.is_main:
             self.run.truncate_metrics(self.progress.step)
             print(f"resuming {self.run.path} at step {self.progress.step}")
@@ -347,49 +389,6 @@ class Trainer:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-
-
-def build_unet_config(cfg: TrainConfig, store: ImageStore | None) -> UNetConfig:
-    """The network for `cfg`, at the store's resolution and channels (or the config's alone)."""
-    overrides = dict(cfg.unet)
-    channels = overrides.pop("image_channels", store.channels if store else 3)
-    size = store.size if store else cfg.image_size
-    if store and cfg.image_size is not None and cfg.image_size != store.size:
-        raise UserError(
-            f"this config trains at {cfg.image_size} px but the store {store.path} holds "
-            f"{store.size} px images: prepare one with --size {cfg.image_size} or pass "
-            f"--set image_size={store.size}"
-        )
-    if store and channels != store.channels:
-        raise UserError(f"unet.image_channels differs from the store's {store.channels} channels")
-    if size is None:
-        raise UserError("give a dataset (--data) or an image_size (e.g. --set image_size=64)")
-    if cfg.task == "superres":
-        overrides["low_res_size"] = cfg.low_res
-    try:
-        return UNetConfig.preset(
-            cfg.model, image_channels=channels, image_size=size,
-            gradient_checkpointing=cfg.gradient_checkpointing, **overrides,
-        )  # fmt: skip
-    except (TypeError, ValueError) as err:
-        raise UserError(f"invalid network: {err}") from None
-
-
-def make_conditioning(cfg: TrainConfig, schedule: NoiseSchedule) -> Conditioning | None:
-    if cfg.task != "superres":
-        return None
-    return Conditioning(schedule, cfg.low_res, round(cfg.aug_max * (schedule.T - 1)))
-
-
-def build_schedule(cfg: TrainConfig) -> NoiseSchedule:
-    spec = {"name": cfg.schedule, "T": cfg.T, **cfg.schedule_args}
-    try:
-        schedule = NoiseSchedule.from_config({**spec, "zero_terminal_snr": cfg.zero_terminal_snr})
-    except (TypeError, ValueError) as err:
-        raise UserError(f"invalid schedule {spec}: {err}") from None
-    if cfg.zero_terminal_snr and cfg.prediction == "eps":
-        raise UserError("zero_terminal_snr needs prediction 'v' or 'x0' (eps cannot be sampled)")
-    return schedule
 
 
 def make_optimizer(cfg: TrainConfig, model: UNet) -> torch.optim.Optimizer:

@@ -1,5 +1,5 @@
 """Validation loss on a fixed set of (image, t, noise) triples drawn once, so that it measures
-the model and not the draw (the seed's validation loss swung with random noise)."""
+the model and not the draw (the pb2025 project's validation loss swung with random noise)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ import torch
 
 from ..data import ImageStore
 from ..diffusion import NoiseSchedule, diffusion_loss
-from ..superres import Conditioning
+from ..diffusion.superres import Conditioning
 from .batches import derive_seed
 
 
 class Validator:
-    def __init__(self, store: ImageStore, schedule: NoiseSchedule, size: int, seed: int,
-                 conditioning: Conditioning | None = None):  # fmt: skip
+    def __init__(
+        self,
+        store: ImageStore,
+        schedule: NoiseSchedule,
+        size: int,
+        seed: int,
+        conditioning: Conditioning | None = None,
+    ):
         gen = torch.Generator().manual_seed(derive_seed(seed, 4))
         count = min(size, len(store))
         rows = torch.randperm(len(store), generator=gen)[:count].sort().values
@@ -40,8 +46,13 @@ class Validator:
                 net = partial(model, **{k: v.to(device) for k, v in extra.items()})
             with autocast():
                 per_example = diffusion_loss(
-                    net, self.schedule, x0, t=self.t[part].to(device),
-                    noise=self.noise[part].to(device), prediction=prediction, reduction="none",
-                )  # fmt: skip
+                    net,
+                    self.schedule,
+                    x0,
+                    t=self.t[part].to(device),
+                    noise=self.noise[part].to(device),
+                    prediction=prediction,
+                    reduction="none",
+                )
             total += float(per_example.sum())
         return total / len(self.x0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 from ...errors import UserError
 from ..download import DownloadOptions, default_cache_dir
@@ -16,9 +17,18 @@ from .digits import DigitsSource
 from .folder import FolderSource
 from .picobanana import PicoBananaOptions, PicoBananaSource, is_url
 
-FORMATS = ("folder", "picobanana", "cifar10", "celeba", "digits")
+Format = Literal["folder", "picobanana", "cifar10", "celeba", "digits"]
+FORMATS: tuple[str, ...] = get_args(Format)
 
-__all__ = ["FORMATS", "Item", "PicoBananaOptions", "Source", "detect_format", "open_source"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "Item",
+    "PicoBananaOptions",
+    "Source",
+    "detect_format",
+    "open_source",
+]
 
 
 def detect_format(source: str) -> str:

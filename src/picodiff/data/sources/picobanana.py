@@ -1,10 +1,11 @@
 """Pico-Banana-400K: sft.jsonl, preference.jsonl, multi-turn.jsonl or a manifest .txt of URLs.
 
 --images source takes each row's Open Images photo (`open_image_input_url`; for multi-turn rows
-the file with id "original_input_image"): what the seed trained on. --images edited takes the
-edited outputs: `output_image` (or the other multi-turn files) under --base-url. Photos come from
-a local Open Images copy (OpenImagesIndex) when one is given, else from HTTP (Downloader). The
-same image listed by several rows has one key (its URL), so the pipeline stores it once.
+the file with id "original_input_image"): what the pb2025 project trained on. --images edited
+takes the edited outputs: `output_image` (or the other multi-turn files) under --base-url.
+Photos come from a local Open Images copy (OpenImagesIndex) when one is given, else from HTTP
+(Downloader). The same image listed by several rows has one key (its URL), so the pipeline
+stores it once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
+from ...choices import check_fields
 from ...errors import UserError
 from ..download import Downloader, DownloadFailed, DownloadOptions
 from ..images import Rejected
@@ -23,16 +26,20 @@ from .openimages import OpenImagesIndex
 
 CDN_BASE_URL = "https://ml-site.cdn-apple.com/datasets/pico-banana-300k/nb/"
 SOURCE_FILE_ID = "original_input_image"
-# The seed's 21,896-image subset (experiments A and C) used these two edit types.
-SEED_EDIT_TYPES = (
+# The pb2025 project's 21,896-image subset (experiments A and C) used these two edit types.
+PB2025_EDIT_TYPES = (
     "Strong artistic style transfer (e.g., Van Gogh/anime/etc.)",
     "Relocate an object (change its position/spatial relation)",
 )
 
 
+PicoImages = Literal["source", "edited"]
+PICO_IMAGES: tuple[str, ...] = get_args(PicoImages)
+
+
 @dataclass(frozen=True)
 class PicoBananaOptions:
-    images: str = "source"  # "source" | "edited"
+    images: PicoImages = "source"
     base_url: str = CDN_BASE_URL
     edit_types: tuple[str, ...] = ()
     openimages_dir: Path | None = None
@@ -56,8 +63,7 @@ class PicoBananaSource(Source):
 
     def _validate(self) -> None:
         opts = self.options
-        if opts.images not in ("source", "edited"):
-            raise UserError(f"--images must be 'source' or 'edited', not {opts.images!r}")
+        check_fields(opts)
         if (opts.openimages_dir is None) != (opts.openimages_csv is None):
             raise UserError("--openimages-dir and --openimages-csv go together: give both")
         if opts.openimages_dir is not None and opts.images == "edited":

@@ -1,7 +1,7 @@
-"""An independent re-statement of the seed project's U-Net, with the seed's module names and
-layers (DESIGN.md; TGMAPA/AI-pico-banana-project, dev/src/model/Unet), used as an oracle for the
-converter. Attention is nn.MultiheadAttention as in the seed; `need_weights` picks whether the
-full attention matrix is materialised (the seed's default: True)."""
+"""An independent re-statement of the U-Net of the 2025 Pico-Banana student project (pb2025), with
+its module names and layers (docs/design.md; TGMAPA/AI-pico-banana-project, dev/src/model/Unet),
+used as an oracle for the converter. Attention is nn.MultiheadAttention as in pb2025;
+`need_weights` picks whether the full attention matrix is materialised (pb2025's default: True)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Images between tensors in [-1, 1] and PNG files: conversion, grids, saving."""
+"""Images between tensors in [-1, 1], uint8 arrays and PNG files: conversion, grids, saving."""
 
 from __future__ import annotations
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .diffusion import NoiseSchedule, q_sample
+from .forward import q_sample
+from .noise import Generators, randn
+from .schedules import NoiseSchedule
 
 
 def degrade(images: torch.Tensor, low_res: int) -> torch.Tensor:
@@ -43,5 +45,22 @@ class Conditioning:
 
     def inputs(self, x0: torch.Tensor, levels: torch.Tensor, noise: torch.Tensor) -> dict:
         """The network's extra inputs for clean images x0: {low_res, aug_level}."""
-        low = augment(self.schedule, degrade(x0, self.low_res), levels, noise)
-        return {"low_res": low, "aug_level": levels}
+        return network_inputs(self.schedule, degrade(x0, self.low_res), levels, noise)
+
+
+def network_inputs(
+    schedule: NoiseSchedule, low: torch.Tensor, levels: torch.Tensor, noise: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A super-resolution network's extra inputs: the augmented low-resolution image z_s and
+    the level s of each row (per-row keyword arguments of UNet.forward)."""
+    return {"low_res": augment(schedule, low, levels, noise), "aug_level": levels}
+
+
+def sampling_inputs(
+    schedule: NoiseSchedule, low: torch.Tensor, level: int, generators: Generators, device
+) -> dict[str, torch.Tensor]:
+    """network_inputs at sampling time: one fixed level for every row, the augmentation noise
+    drawn from each row's generator (before the sampler draws from it)."""
+    levels = torch.full((len(low),), level, dtype=torch.long, device=device)
+    noise = randn(low.shape, generators, device=device)
+    return network_inputs(schedule, low.to(device), levels, noise)

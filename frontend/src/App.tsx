@@ -1,4 +1,5 @@
 import { useState } from "react";
+import { Alert } from "./components/Alert";
 import { CompareView } from "./components/CompareView";
 import { GenerateView } from "./components/GenerateView";
 import { StatusBadge } from "./components/StatusBadge";
@@ -11,10 +12,9 @@ import { useServerStatus } from "./hooks/useServerStatus";
 export default function App() {
   const status = useServerStatus();
   const catalog = useModels();
-  const limits = useLimits();
+  const { limits, error } = useLimits();
   const history = useHistory();
   const [tab, setTab] = useState("generate");
-  const views = { catalog, limits, history };
   return (
     <div className="mx-auto flex min-h-screen max-w-7xl flex-col gap-6 px-4 py-4 sm:px-6">
       <header className="flex flex-wrap items-center justify-between gap-3">
@@ -25,15 +25,29 @@ export default function App() {
         <StatusBadge status={status} />
       </header>
       <main className="flex-1">
-        <Tabs
-          label="Views"
-          active={tab}
-          onChange={setTab}
-          tabs={[
-            { id: "generate", label: "Generate", panel: <GenerateView {...views} /> },
-            { id: "compare", label: "Compare models", panel: <CompareView {...views} /> },
-          ]}
-        />
+        {limits ? (
+          <Tabs
+            label="Views"
+            active={tab}
+            onChange={setTab}
+            tabs={[
+              {
+                id: "generate",
+                label: "Generate",
+                panel: <GenerateView catalog={catalog} limits={limits} history={history} />,
+              },
+              {
+                id: "compare",
+                label: "Compare models",
+                panel: <CompareView catalog={catalog} limits={limits} history={history} />,
+              },
+            ]}
+          />
+        ) : error ? (
+          <Alert>{error} Retrying…</Alert>
+        ) : (
+          <p className="text-sm text-slate-400">Reading the server's settings…</p>
+        )}
       </main>
       <footer className="flex flex-wrap gap-4 border-t border-slate-800 pt-3 text-xs text-slate-500">
         <a className="hover:text-slate-300" href="api/openapi.json">

@@ -2,35 +2,20 @@ import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import App from "../src/App";
-import { FakeEventSource, job, MODELS, PNG, stubFetch } from "./fakes";
-
-const openapi = {
-  components: {
-    schemas: {
-      GenerateRequest: {
-        properties: {
-          n: { maximum: 8 },
-          steps: { maximum: 500 },
-          sampler: { enum: ["ddpm", "ddim", "dpmpp2m"] },
-          eta: { minimum: 0, maximum: 1 },
-        },
-      },
-    },
-  },
-};
+import { FakeEventSource, job, MODELS, openapiDocument, PNG, stubFetch } from "./fakes";
 
 const BASE = {
   "GET api/health": { body: { status: "ok", version: "0.1.0" } },
   "GET api/ready": { body: { ready: true, workers: true, valid_models: 2 } },
   "GET api/models": { body: MODELS },
-  "GET api/openapi.json": { body: openapi },
+  "GET api/openapi.json": { body: openapiDocument() }, // --max-n 8 --max-steps 500
 };
 
-function setup(routes = {}) {
+async function setup(routes = {}) {
   FakeEventSource.install();
   const calls = stubFetch({ ...BASE, ...routes });
   render(<App />);
-  const panel = screen.getByRole("tabpanel", { name: "Generate" });
+  const panel = await screen.findByRole("tabpanel", { name: "Generate" }); // once limits load
   return { calls, panel, ui: within(panel) };
 }
 
@@ -45,7 +30,7 @@ beforeEach(() => {
 
 describe("the page", () => {
   it("generates with live progress, preview and results, and keeps a history", async () => {
-    const { calls, ui } = setup({
+    const { calls, ui } = await setup({
       "POST api/generate": { status: 202, body: job({ seed: 123, steps: 30 }) },
     });
     await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
@@ -90,7 +75,7 @@ describe("the page", () => {
   });
 
   it("fills in the seed the server picked, so the images can be drawn again", async () => {
-    const { ui } = setup({ "POST api/generate": { status: 202, body: job({ seed: 99 }) } });
+    const { ui } = await setup({ "POST api/generate": { status: 202, body: job({ seed: 99 }) } });
     await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
     emit("done", { id: "job1", images: [{ index: 0, url: "", png: PNG }] });
@@ -105,7 +90,7 @@ describe("the page", () => {
         field: "steps",
       },
     };
-    const { ui } = setup({ "POST api/generate": { status: 422, body: refusal } });
+    const { ui } = await setup({ "POST api/generate": { status: 422, body: refusal } });
     await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
     expect(await ui.findByRole("alert")).toHaveTextContent(
@@ -120,7 +105,7 @@ describe("the page", () => {
 
   it("reads the model list again when the chosen model has gone", async () => {
     const gone = { error: { status: 404, message: "no model named 'faces'", field: "model" } };
-    const { calls, ui } = setup({ "POST api/generate": { status: 404, body: gone } });
+    const { calls, ui } = await setup({ "POST api/generate": { status: 404, body: gone } });
     await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
     expect(await ui.findByRole("alert")).toHaveTextContent("No model named 'faces'.");
@@ -128,7 +113,7 @@ describe("the page", () => {
   });
 
   it("blocks Generate while a value is invalid, saying why", async () => {
-    const { ui } = setup();
+    const { ui } = await setup();
     await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
     await userEvent.click(ui.getByRole("radio", { name: "digits" }));
     await userEvent.clear(ui.getByLabelText("Steps"));
@@ -141,7 +126,7 @@ describe("the page", () => {
   });
 
   it("cancels a running job", async () => {
-    const { calls, ui } = setup({
+    const { calls, ui } = await setup({
       "POST api/generate": { status: 202, body: job() },
       "DELETE api/jobs/job1": { body: job({ status: "cancelled", stopped_at_step: 4 }) },
     });
@@ -155,7 +140,7 @@ describe("the page", () => {
   });
 
   it("recovers the images when the event stream is lost", async () => {
-    const { ui } = setup({
+    const { ui } = await setup({
       "POST api/generate": { status: 202, body: job({ n: 1 }) },
       "GET api/jobs/job1": { body: job({ n: 1, status: "done" }) },
       "GET api/jobs/job1/images/0.png": { body: "png-bytes" },
@@ -170,7 +155,7 @@ describe("the page", () => {
   });
 
   it("reports a job that failed on the server", async () => {
-    const { ui } = setup({ "POST api/generate": { status: 202, body: job() } });
+    const { ui } = await setup({ "POST api/generate": { status: 202, body: job() } });
     await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
     emit("failed", { id: "job1", error: { status: 500, message: "model 'faces' produced NaN" } });
@@ -178,7 +163,7 @@ describe("the page", () => {
   });
 
   it("loads an earlier generation's settings back into the form", async () => {
-    const { ui } = setup({
+    const { ui } = await setup({
       "POST api/generate": {
         status: 202,
         body: job({ model: "digits", sampler: "ddim", steps: 40, eta: 0.5, seed: 5 }),
@@ -199,6 +184,20 @@ describe("the page", () => {
   });
 });
 
+describe("the server's limits", () => {
+  it("waits for them instead of assuming any, and retries when they cannot be read", async () => {
+    FakeEventSource.install();
+    const { "GET api/openapi.json": _, ...rest } = BASE;
+    stubFetch(rest);
+    render(<App />);
+    expect(screen.getByText("Reading the server's settings…")).toBeInTheDocument();
+    expect(await screen.findByRole("alert")).toHaveTextContent(
+      /Could not read the server's limits: Cannot reach the picodiff server/,
+    );
+    expect(screen.queryByRole("button", { name: "Generate" })).not.toBeInTheDocument();
+  });
+});
+
 describe("the compare view", () => {
   it("sends one seed through two models", async () => {
     FakeEventSource.install();
@@ -214,7 +213,7 @@ describe("the compare view", () => {
       },
     });
     render(<App />);
-    await userEvent.click(screen.getByRole("tab", { name: "Compare models" }));
+    await userEvent.click(await screen.findByRole("tab", { name: "Compare models" }));
     const ui = within(screen.getByRole("tabpanel", { name: "Compare models" }));
     await waitFor(() => expect(ui.getByLabelText("Right model")).toHaveValue("digits"));
     expect(ui.getByLabelText("Left model")).toHaveValue("faces");

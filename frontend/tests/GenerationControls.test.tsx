@@ -1,15 +1,16 @@
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS } from "../src/api/client";
 import { GenerationControls } from "../src/components/GenerationControls";
 import { useSettingsForm } from "../src/hooks/useSettingsForm";
+import { LIMITS, MODELS } from "./fakes";
 
 const steps = { max: 100, why: "digits has T = 100" };
+const digits = MODELS[1]; // T = 100: the server says ddpm 100, ddim 50, dpmpp2m 20
 
 function Form() {
-  const form = useSettingsForm(DEFAULT_LIMITS, steps);
-  return <GenerationControls form={form} limits={DEFAULT_LIMITS} steps={steps} />;
+  const form = useSettingsForm(LIMITS, steps, [digits]);
+  return <GenerationControls form={form} limits={LIMITS} steps={steps} />;
 }
 
 describe("GenerationControls", () => {
@@ -38,6 +39,8 @@ describe("GenerationControls", () => {
 
   it("moves steps to the new sampler's default and enables eta for DDIM", async () => {
     render(<Form />);
+    await userEvent.clear(screen.getByLabelText("Steps"));
+    await userEvent.type(screen.getByLabelText("Steps"), "7");
     await userEvent.selectOptions(screen.getByLabelText("Sampler"), "ddim");
     expect(screen.getByLabelText("Steps")).toHaveValue("50");
     const eta = screen.getByLabelText("Eta");

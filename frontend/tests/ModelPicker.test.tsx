@@ -6,7 +6,7 @@ import { ModelPicker } from "../src/components/ModelPicker";
 import { ModelSelect } from "../src/components/ModelSelect";
 import { MODELS } from "./fakes";
 
-const models = MODELS as ModelInfo[];
+const models = MODELS;
 const catalog = (over = {}) => ({
   models,
   loading: false,
@@ -27,7 +27,14 @@ describe("ModelPicker", () => {
   });
 
   it("shows a cascade's chain of resolutions", () => {
-    const stage = { path: "base", resolution: 16, low_res: null };
+    const stage = {
+      path: "base",
+      resolution: 16,
+      low_res: null,
+      parameters: 1,
+      T: 1000,
+      schedule: "cosine",
+    };
     const cascade: ModelInfo = {
       ...models[0],
       name: "pair",

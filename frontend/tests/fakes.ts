@@ -1,5 +1,8 @@
 /** Test doubles: a scripted fetch and an EventSource the test drives. */
 import { vi } from "vitest";
+import { limitsOf } from "../src/api/client";
+import document from "../src/api/openapi.json";
+import type { Limits, ModelInfo } from "../src/api/types";
 
 type Reply = { status?: number; body?: unknown; headers?: Record<string, string> };
 type Route = (url: string, init?: RequestInit) => Reply | Promise<Reply>;
@@ -67,36 +70,47 @@ export class FakeEventSource {
 export const PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
-export const MODELS = [
-  {
+/** A model as GET /api/models lists it: a valid checkpoint unless `over` says otherwise. */
+export function model(over: Partial<ModelInfo> = {}): ModelInfo {
+  return {
     name: "faces",
     version: "v1",
     valid: true,
     reason: null,
+    kind: "checkpoint",
     resolution: 64,
     channels: 3,
     T: 1000,
     schedule: "cosine",
+    schedule_config: { name: "cosine", T: 1000 },
     prediction: "eps",
     parameters: 21_400_000,
     file_size: 85_000_000,
     fid: 12.5,
     warnings: [],
-  },
-  {
+    stages: [],
+    loaded: false,
+    default_steps: { ddpm: 1000, ddim: 50, dpmpp2m: 20 },
+    ...over,
+  };
+}
+
+export const MODELS: ModelInfo[] = [
+  model(),
+  model({
     name: "digits",
     version: "sha256:abc",
-    valid: true,
-    reason: null,
     resolution: 32,
     channels: 1,
     T: 100,
     schedule: "linear",
+    prediction: null,
     parameters: 130_000,
     file_size: 520_000,
     fid: null,
-  },
-  {
+    default_steps: { ddpm: 100, ddim: 50, dpmpp2m: 20 },
+  }),
+  model({
     name: "broken",
     version: null,
     valid: false,
@@ -105,11 +119,25 @@ export const MODELS = [
     channels: null,
     T: null,
     schedule: null,
+    schedule_config: null,
+    prediction: null,
     parameters: null,
     file_size: 10,
     fid: null,
-  },
+    default_steps: null,
+  }),
 ];
+
+/** The generate limits of the page's own server document (src/api/openapi.json). */
+export const LIMITS: Limits = limitsOf(document.components.schemas.GenerateRequest.properties);
+
+/** That document with the limits of a server started with --max-n 8 --max-steps 500. */
+export function openapiDocument() {
+  const copy = structuredClone(document);
+  copy.components.schemas.GenerateRequest.properties.n.maximum = 8;
+  copy.components.schemas.GenerateRequest.properties.steps.maximum = 500;
+  return copy;
+}
 
 export function job(overrides: Record<string, unknown> = {}) {
   return {

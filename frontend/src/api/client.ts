@@ -2,14 +2,6 @@
 import { ApiError, UNREACHABLE, errorFromResponse } from "./errors";
 import type { Health, JobSummary, Limits, ModelInfo, Readiness } from "./types";
 
-export const DEFAULT_LIMITS: Limits = {
-  maxN: 16,
-  maxSteps: 1000,
-  samplers: ["dpmpp2m", "ddim", "ddpm"],
-  etaMin: 0,
-  etaMax: 1,
-};
-
 async function request(path: string, init?: RequestInit): Promise<Response> {
   let response: Response;
   try {
@@ -29,14 +21,14 @@ export const fetchHealth = () => json<Health>("api/health");
 
 /** /api/ready answers 503 with the same body when not ready: that is an answer, not a failure. */
 export async function fetchReadiness(): Promise<Readiness> {
+  let response: Response;
   try {
-    return await json<Readiness>("api/ready");
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 503) {
-      return { ready: false, workers: false, valid_models: 0 };
-    }
-    throw error;
+    response = await fetch("api/ready");
+  } catch {
+    throw new ApiError(0, UNREACHABLE);
   }
+  if (response.ok || response.status === 503) return (await response.json()) as Readiness;
+  throw await errorFromResponse(response);
 }
 
 export const fetchModels = () => json<ModelInfo[]>("api/models");
@@ -68,6 +60,8 @@ interface FieldSchema {
   maximum?: number;
   minimum?: number;
   enum?: string[];
+  default?: unknown;
+  [keyword: string]: unknown;
 }
 
 /** The generate limits from GET /api/openapi.json (the server's --max-n, --max-steps...). */
@@ -75,12 +69,25 @@ export async function fetchLimits(): Promise<Limits> {
   const doc = await json<{
     components?: { schemas?: { GenerateRequest?: { properties?: Record<string, FieldSchema> } } };
   }>("api/openapi.json");
-  const fields = doc.components?.schemas?.GenerateRequest?.properties ?? {};
+  return limitsOf(doc.components?.schemas?.GenerateRequest?.properties ?? {});
+}
+
+/** The limits in the GenerateRequest schema's fields; a missing bound is an error, not a guess. */
+export function limitsOf(fields: Record<string, FieldSchema>): Limits {
+  const bound = (value: number | undefined, what: string) => {
+    if (value === undefined) throw new Error(`The server's API document does not give ${what}.`);
+    return value;
+  };
+  const samplers = fields.sampler?.enum;
+  if (!samplers?.length) throw new Error("The server's API document does not list its samplers.");
   return {
-    maxN: fields.n?.maximum ?? DEFAULT_LIMITS.maxN,
-    maxSteps: fields.steps?.maximum ?? DEFAULT_LIMITS.maxSteps,
-    samplers: fields.sampler?.enum?.length ? fields.sampler.enum : DEFAULT_LIMITS.samplers,
-    etaMin: fields.eta?.minimum ?? DEFAULT_LIMITS.etaMin,
-    etaMax: fields.eta?.maximum ?? DEFAULT_LIMITS.etaMax,
+    maxN: bound(fields.n?.maximum, "the most images per request"),
+    maxSteps: bound(fields.steps?.maximum, "the most steps per request"),
+    samplers,
+    defaultSampler: samplers.includes(String(fields.sampler?.default))
+      ? String(fields.sampler?.default)
+      : samplers[0],
+    etaMin: bound(fields.eta?.minimum, "eta's range"),
+    etaMax: bound(fields.eta?.maximum, "eta's range"),
   };
 }

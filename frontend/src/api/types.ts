@@ -1,87 +1,34 @@
-/** The JSON shapes of picodiff serve's REST API (README "Serving", GET /api/openapi.json). */
+/**
+ * The JSON shapes of picodiff serve's REST API, generated from its OpenAPI document: the server
+ * writes src/api/openapi.json and openapi-typescript turns it into schema.d.ts (`npm run api`);
+ * the test suite fails when either is older than the server.
+ */
+import type { components } from "./schema";
 
-export interface ModelInfo {
-  name: string;
-  version: string | null;
-  valid: boolean;
-  reason: string | null;
-  kind?: string;
-  resolution: number | null;
-  channels: number | null;
-  T: number | null;
-  schedule: string | null;
-  prediction?: string | null;
-  parameters: number | null;
-  file_size: number;
-  fid: number | null;
-  warnings?: string[];
-  loaded?: boolean;
-  stages?: StageInfo[];
-}
+type Schemas = components["schemas"];
 
-/** One model of a cascade (base first), as GET /api/models lists it. */
-export interface StageInfo {
-  path: string;
-  resolution: number;
-  low_res: number | null;
-  steps?: number;
-  sampler?: string;
-}
+export type ModelInfo = Schemas["Model"];
+export type StageInfo = Schemas["Stage"];
+export type JobSummary = Schemas["Job"];
+export type JobStatus = JobSummary["status"];
+export type Progress = Schemas["Progress"];
+export type ErrorBody = Schemas["ErrorBody"];
+export type Health = Schemas["Health"];
+export type Readiness = Schemas["Ready"];
+export type GenerateRequest = Schemas["GenerateRequest"];
+export type ProgressEvent = Schemas["ProgressEvent"];
+export type PreviewEvent = Schemas["PreviewEvent"];
+export type EventImage = Schemas["EventImage"];
+export type DoneEvent = Schemas["DoneEvent"];
+export type FailedEvent = Schemas["FailedEvent"];
+export type CancelledEvent = Schemas["CancelledEvent"];
 
-export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
-
-export interface Progress {
-  step: number;
-  total: number;
-  images_done: number;
-  eta_seconds: number | null;
-}
-
-export interface ErrorBody {
-  status: number;
-  message: string;
-  field?: string;
-}
-
-export interface JobSummary {
-  id: string;
-  status: JobStatus;
-  model: string;
-  version: string | null;
-  n: number;
-  sampler: string;
-  steps: number;
-  eta: number;
-  seed: number;
-  progress: Progress;
-  images: string[];
-  error: ErrorBody | null;
-  stopped_at_step: number | null;
-}
-
-/** One finished image as the `done` event carries it. */
-export interface EventImage {
-  index: number;
-  url: string;
-  png: string; // base64
-}
-
-/** What the server accepts in POST /api/generate (read from its OpenAPI document). */
+/** What the server accepts in POST /api/generate, read from its OpenAPI document. */
 export interface Limits {
   maxN: number;
   maxSteps: number;
   samplers: string[];
+  defaultSampler: string;
   etaMin: number;
   etaMax: number;
-}
-
-export interface Health {
-  status: string;
-  version: string;
-}
-
-export interface Readiness {
-  ready: boolean;
-  workers: boolean;
-  valid_models: number;
 }

@@ -1,11 +1,11 @@
-import { type FormEvent, useEffect, useMemo, useState } from "react";
+import { type FormEvent, useMemo, useState } from "react";
 import type { Limits } from "../api/types";
 import type { History } from "../hooks/useHistory";
 import { isActive, useJob } from "../hooks/useJob";
 import type { ModelsState } from "../hooks/useModels";
 import { useSettingsForm } from "../hooks/useSettingsForm";
 import { findModel, keepOrPick } from "../lib/models";
-import { randomSeed, stepLimit, toSettings } from "../lib/settings";
+import { randomSeed, stepLimit } from "../lib/settings";
 import { Button } from "./Button";
 import { CompareColumn } from "./CompareColumn";
 import { GenerateButton } from "./GenerateButton";
@@ -21,27 +21,20 @@ interface Props {
 /** The same seed and settings through two models, side by side. */
 export function CompareView({ catalog, limits, history }: Props) {
   const { models } = catalog;
-  const [names, setNames] = useState<[string, string]>(["", ""]);
-  const [a, b] = names.map((n) => findModel(models, n));
-  const steps = useMemo(() => stepLimit(limits, a, b), [limits, a, b]);
-  const form = useSettingsForm(limits, steps);
+  const [chosen, setChosen] = useState<[string, string]>(["", ""]);
+  // each side's choice while it is valid, else the first and the second valid model
+  const names = [keepOrPick(models, chosen[0], 0), keepOrPick(models, chosen[1], 1)] as const;
+  const a = findModel(models, names[0]);
+  const b = findModel(models, names[1]);
+  const limit = useMemo(() => stepLimit(limits, a, b), [limits, a, b]);
   const left = useJob("compare", history.add);
   const right = useJob("compare", history.add);
+  const form = useSettingsForm(limits, limit, [a, b]);
   const busy = isActive(left.state.phase) || isActive(right.state.phase);
 
-  useEffect(() => {
-    const kept: [string, string] = [
-      keepOrPick(models, names[0], 0),
-      keepOrPick(models, names[1], 1),
-    ];
-    if (kept[0] !== names[0] || kept[1] !== names[1]) setNames(kept);
-  }, [models, names]);
-
-  const { resetSteps } = form;
   const choose = (side: 0 | 1, name: string) => {
-    const next: [string, string] = side === 0 ? [name, names[1]] : [names[0], name];
-    setNames(next);
-    resetSteps(stepLimit(limits, ...next.map((n) => findModel(models, n))).max);
+    setChosen(side === 0 ? [name, names[1]] : [names[0], name]);
+    form.resetSteps();
   };
 
   const submit = (event: FormEvent) => {
@@ -49,7 +42,7 @@ export function CompareView({ catalog, limits, history }: Props) {
     if (blocked || busy) return;
     const seed = form.values.seed.trim() || randomSeed(); // one seed for both sides
     if (!form.values.seed.trim()) form.change("seed", seed);
-    const settings = toSettings(names[0], { ...form.values, seed });
+    const settings = form.submit(names[0], seed);
     left.start(settings);
     right.start({ ...settings, model: names[1] });
   };
@@ -80,7 +73,7 @@ export function CompareView({ catalog, limits, history }: Props) {
             onChange={(n) => choose(1, n)}
           />
         </div>
-        <GenerationControls form={form} limits={limits} steps={steps} />
+        <GenerationControls form={form} limits={limits} steps={limit} />
         <div className="flex flex-wrap items-center gap-3">
           <GenerateButton busy={busy} blocked={blocked}>
             Compare

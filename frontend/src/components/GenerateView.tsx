@@ -1,4 +1,4 @@
-import { type FormEvent, useCallback, useEffect, useMemo, useState } from "react";
+import { type FormEvent, useCallback, useMemo, useState } from "react";
 import type { Limits } from "../api/types";
 import type { History as HistoryState } from "../hooks/useHistory";
 import { isActive, useJob } from "../hooks/useJob";
@@ -6,7 +6,7 @@ import type { ModelsState } from "../hooks/useModels";
 import { useSettingsForm } from "../hooks/useSettingsForm";
 import type { Generation } from "../lib/generation";
 import { findModel, keepOrPick } from "../lib/models";
-import { type Settings, stepLimit, toSettings, toValues } from "../lib/settings";
+import { type Settings, stepLimit, toValues } from "../lib/settings";
 import { Gallery } from "./Gallery";
 import { GenerateButton } from "./GenerateButton";
 import { GenerationControls } from "./GenerationControls";
@@ -22,12 +22,12 @@ interface Props {
 
 /** Pick a model, set the controls, generate with live progress, browse the results. */
 export function GenerateView({ catalog, limits, history }: Props) {
-  const { models } = catalog;
-  const [model, setModel] = useState("");
-  const [shown, setShown] = useState<Generation>();
+  const { models, refresh } = catalog;
+  const [chosen, setChosen] = useState("");
+  const model = keepOrPick(models, chosen); // the choice while it is valid, else the first
   const selected = findModel(models, model);
-  const steps = useMemo(() => stepLimit(limits, selected), [limits, selected]);
-  const form = useSettingsForm(limits, steps);
+  const limit = useMemo(() => stepLimit(limits, selected), [limits, selected]);
+  const [shown, setShown] = useState<Generation>();
   const { add } = history;
   const onFinished = useCallback(
     (g: Generation) => {
@@ -37,35 +37,23 @@ export function GenerateView({ catalog, limits, history }: Props) {
     [add],
   );
   const job = useJob("generate", onFinished);
+  const form = useSettingsForm(limits, limit, [selected], job.state.fieldErrors);
   const busy = isActive(job.state.phase);
 
-  const choose = useCallback(
-    (name: string) => {
-      setModel(name);
-      form.resetSteps(stepLimit(limits, findModel(models, name)).max);
-    },
-    [form.resetSteps, limits, models],
-  );
+  const choose = (name: string) => {
+    setChosen(name);
+    form.resetSteps();
+  };
 
-  useEffect(() => {
-    const keep = keepOrPick(models, model);
-    if (keep !== model) choose(keep);
-  }, [models, model, choose]);
-
-  const { setServerErrors } = form;
-  const { refresh } = catalog;
-  useEffect(() => {
-    setServerErrors(job.state.fieldErrors);
-    if (job.state.fieldErrors?.model) refresh(); // the model went away since the list was read
-  }, [job.state.fieldErrors, setServerErrors, refresh]);
-
-  const submit = (event: FormEvent) => {
+  const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (selected?.valid && form.valid && !busy) job.start(toSettings(model, form.values));
+    if (!selected?.valid || !form.valid || busy) return;
+    const refusal = await job.start(form.submit(model));
+    if (refusal?.field === "model") refresh(); // the model went away since the list was read
   };
 
   const reuse = (settings: Settings) => {
-    setModel(settings.model);
+    setChosen(settings.model);
     form.load(toValues(settings));
     document.getElementById("generate-form")?.scrollIntoView?.({ behavior: "smooth" });
   };
@@ -85,7 +73,7 @@ export function GenerateView({ catalog, limits, history }: Props) {
           onSelect={choose}
           error={form.errors.model}
         />
-        <GenerationControls form={form} limits={limits} steps={steps} />
+        <GenerationControls form={form} limits={limits} steps={limit} />
         <GenerateButton busy={busy} blocked={blocked}>
           Generate
         </GenerateButton>

@@ -1,6 +1,6 @@
 import type { Limits } from "../api/types";
 import type { SettingsForm } from "../hooks/useSettingsForm";
-import { defaultSteps, type FieldName, SAMPLER_LABELS, type StepLimit } from "../lib/settings";
+import { type FieldName, SAMPLER_LABELS, type StepLimit } from "../lib/settings";
 import { SeedField } from "./SeedField";
 import { SelectField } from "./SelectField";
 import { TextField } from "./TextField";
@@ -14,18 +14,17 @@ interface Props {
 
 /** Number of images, sampler, steps, eta and seed, each explained when invalid. */
 export function GenerationControls({ form, limits, steps, disabled }: Props) {
-  const { values, errors, change } = form;
+  const { values, errors, change, steps: shownSteps, defaultSteps } = form;
   const ddim = values.sampler === "ddim";
   const samplers = limits.samplers.map((s) => ({ value: s, label: SAMPLER_LABELS[s] ?? s }));
   /** The props every field shares: its value, its change, its error. */
   const bind = (name: FieldName) => ({
     name,
-    value: values[name],
+    value: name === "steps" ? shownSteps : (values[name] ?? ""),
     onChange: (value: string) => change(name, value),
     error: errors[name],
     disabled,
   });
-  const stepsDefault = defaultSteps(values.sampler, steps.max);
   return (
     <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
       <TextField
@@ -38,7 +37,7 @@ export function GenerationControls({ form, limits, steps, disabled }: Props) {
       <TextField
         label="Steps"
         inputMode="numeric"
-        hint={`1 to ${steps.max}; ${values.sampler} default ${stepsDefault}`}
+        hint={`1 to ${steps.max}; ${values.sampler} default ${defaultSteps ?? "(choose a model)"}`}
         {...bind("steps")}
       />
       <TextField

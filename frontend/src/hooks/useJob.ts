@@ -1,5 +1,6 @@
-/** One generation job: submit, follow its events, cancel; the page's state machine for it. */
-import { useCallback, useEffect, useRef, useState } from "react";
+/** One generation job: submit, follow its events, cancel. Its state changes only through the
+ * named transitions of `jobReducer`; events of a job the hook no longer follows are ignored. */
+import { useCallback, useEffect, useReducer, useRef } from "react";
 import { cancelJob, fetchImage, fetchJob, submitJob } from "../api/client";
 import { ApiError, readableError } from "../api/errors";
 import { watchJob } from "../api/events";
@@ -17,10 +18,60 @@ export interface JobState {
   preview?: { png: string; step: number };
   result?: Generation;
   error?: string;
-  fieldErrors?: FieldErrors; // a 422 that names a field
+  fieldErrors?: FieldErrors; // a refusal that names a field
   stoppedAt?: number | null;
   cancelling?: boolean;
   startedAt?: number;
+}
+
+/** The transitions; all but `submitted` and `rejected` name the job they are about. */
+export type JobAction =
+  | { type: "submitted"; settings: Settings }
+  | { type: "rejected"; error: string; fieldErrors?: FieldErrors }
+  | { type: "accepted"; job: JobSummary; settings: Settings; at: number }
+  | { type: "progressed"; id: string; running: boolean; progress: Progress }
+  | { type: "previewed"; id: string; png: string; step: number }
+  | { type: "finished"; id: string; result: Generation }
+  | { type: "failed"; id: string; error: string }
+  | { type: "cancelling"; id: string }
+  | { type: "cancelled"; id: string; stoppedAt: number | null }
+  | { type: "cancel_failed"; id: string; error: string };
+
+export function jobReducer(state: JobState, action: JobAction): JobState {
+  switch (action.type) {
+    case "submitted":
+      return { phase: "submitting", settings: action.settings };
+    case "rejected":
+      return { ...state, phase: "failed", error: action.error, fieldErrors: action.fieldErrors };
+    case "accepted": {
+      const { job, settings, at } = action;
+      const phase = job.status === "running" ? "running" : "queued";
+      return { phase, jobId: job.id, settings, progress: job.progress, startedAt: at };
+    }
+  }
+  if (action.id !== state.jobId) return state; // a job this hook no longer follows
+  switch (action.type) {
+    case "progressed":
+      return { ...state, phase: action.running ? "running" : "queued", progress: action.progress };
+    case "previewed":
+      return { ...state, preview: { png: action.png, step: action.step } };
+    case "finished":
+      return {
+        ...state,
+        phase: "done",
+        result: action.result,
+        preview: undefined,
+        cancelling: false,
+      };
+    case "failed":
+      return { ...state, phase: "failed", error: action.error };
+    case "cancelling":
+      return { ...state, cancelling: true };
+    case "cancelled":
+      return { ...state, phase: "cancelled", stoppedAt: action.stoppedAt, cancelling: false };
+    case "cancel_failed":
+      return { ...state, cancelling: false, error: action.error };
+  }
 }
 
 export const isActive = (phase: Phase) =>
@@ -31,28 +82,24 @@ const jobError = (error: ErrorBody | null) =>
 
 export interface Job {
   state: JobState;
-  start(settings: Settings): Promise<void>;
+  /** Submit; resolves with the refusal when the server would not queue the job. */
+  start(settings: Settings): Promise<ApiError | undefined>;
   cancel(): Promise<void>;
 }
 
 /** `onFinished` receives every generation that completes (for the history). */
 export function useJob(source: Generation["source"], onFinished?: (g: Generation) => void): Job {
-  const [state, setState] = useState<JobState>({ phase: "idle" });
-  const current = useRef<string | undefined>(undefined); // the job this hook follows
+  const [state, dispatch] = useReducer(jobReducer, { phase: "idle" });
   const stop = useRef<() => void>(() => undefined);
+  const jobId = useRef<string | undefined>(undefined); // for cancel, outside a render
   const finished = useRef(onFinished);
-  finished.current = onFinished;
-
+  useEffect(() => {
+    finished.current = onFinished;
+  });
   useEffect(() => () => stop.current(), []);
-
-  /** Apply `changes` only while `id` is still the job this hook follows. */
-  const update = useCallback((id: string, changes: Partial<JobState>) => {
-    if (current.current === id) setState((s) => ({ ...s, ...changes }));
-  }, []);
 
   const complete = useCallback(
     (job: JobSummary, settings: Settings, images: GeneratedImage[]) => {
-      if (current.current !== job.id) return;
       const result: Generation = {
         jobId: job.id,
         settings,
@@ -61,37 +108,38 @@ export function useJob(source: Generation["source"], onFinished?: (g: Generation
         finishedAt: Date.now(),
         source,
       };
-      update(job.id, { phase: "done", result, preview: undefined, cancelling: false });
-      finished.current?.(result);
+      dispatch({ type: "finished", id: job.id, result });
+      if (jobId.current === job.id) finished.current?.(result);
     },
-    [source, update],
+    [source],
   );
 
   /** The event stream closed early: ask the job itself how it ended. */
   const recover = useCallback(
     async (job: JobSummary, settings: Settings) => {
+      const id = job.id;
       try {
-        const now = await fetchJob(job.id);
+        const now = await fetchJob(id);
         if (now.status === "done") {
           const indices = Array.from({ length: now.n }, (_, i) => i);
-          const bytes = await Promise.all(indices.map((i) => fetchImage(job.id, i)));
+          const bytes = await Promise.all(indices.map((i) => fetchImage(id, i)));
           complete(
             now,
             settings,
             bytes.map((b, index) => ({ index, png: bytesToBase64(b) })),
           );
         } else if (now.status === "failed") {
-          update(job.id, { phase: "failed", error: jobError(now.error) });
+          dispatch({ type: "failed", id, error: jobError(now.error) });
         } else if (now.status === "cancelled") {
-          update(job.id, { phase: "cancelled", stoppedAt: now.stopped_at_step });
+          dispatch({ type: "cancelled", id, stoppedAt: now.stopped_at_step });
         } else {
-          update(job.id, { phase: "failed", error: "Lost the job's progress stream." });
+          dispatch({ type: "failed", id, error: "Lost the job's progress stream." });
         }
       } catch (error) {
-        update(job.id, { phase: "failed", error: readableError(error) });
+        dispatch({ type: "failed", id, error: readableError(error) });
       }
     },
-    [complete, update],
+    [complete],
   );
 
   const follow = useCallback(
@@ -99,66 +147,57 @@ export function useJob(source: Generation["source"], onFinished?: (g: Generation
       const id = job.id;
       stop.current = watchJob(id, {
         progress: ({ status, ...progress }) =>
-          update(id, { phase: status === "queued" ? "queued" : "running", progress }),
-        preview: (png, step) => update(id, { preview: { png, step } }),
+          dispatch({ type: "progressed", id, running: status !== "queued", progress }),
+        preview: (png, step) => dispatch({ type: "previewed", id, png, step }),
         done: (images) => complete(job, settings, fromEvent(images)),
-        failed: (error) => update(id, { phase: "failed", error: jobError(error) }),
-        cancelled: (stoppedAt) => update(id, { phase: "cancelled", stoppedAt, cancelling: false }),
+        failed: (error) => dispatch({ type: "failed", id, error: jobError(error) }),
+        cancelled: (stoppedAt) => dispatch({ type: "cancelled", id, stoppedAt }),
         lost: () => recover(job, settings),
       });
     },
-    [complete, recover, update],
+    [complete, recover],
   );
 
   const start = useCallback(
     async (settings: Settings) => {
       stop.current();
-      current.current = undefined;
-      setState({ phase: "submitting", settings });
+      jobId.current = undefined;
+      dispatch({ type: "submitted", settings });
       let job: JobSummary;
       try {
         job = await submitJob(requestBody(settings));
       } catch (error) {
         const field = error instanceof ApiError ? error.field : undefined;
         const fieldErrors = field ? { [field]: readableError(error) } : undefined;
-        setState({ phase: "failed", settings, error: readableError(error), fieldErrors });
-        return;
+        dispatch({ type: "rejected", error: readableError(error), fieldErrors });
+        return error instanceof ApiError ? error : undefined;
       }
       // the server fills the defaults (steps, eta) and picks a seed when none was given
       const seed = settings.seed || String(job.seed);
       const resolved = { ...settings, steps: job.steps, eta: job.eta, seed };
-      current.current = job.id;
-      setState({
-        phase: job.status === "running" ? "running" : "queued",
-        jobId: job.id,
-        settings: resolved,
-        progress: job.progress,
-        startedAt: Date.now(),
-      });
+      jobId.current = job.id;
+      dispatch({ type: "accepted", job, settings: resolved, at: Date.now() });
       follow(job, resolved);
+      return undefined;
     },
     [follow],
   );
 
   const cancel = useCallback(async () => {
-    const id = current.current;
+    const id = jobId.current;
     if (!id) return;
-    update(id, { cancelling: true });
+    dispatch({ type: "cancelling", id });
     try {
       const job = await cancelJob(id);
       stop.current();
-      update(id, {
-        phase: "cancelled",
-        cancelling: false,
-        stoppedAt: job.stopped_at_step ?? job.progress.step,
-      });
+      dispatch({ type: "cancelled", id, stoppedAt: job.stopped_at_step ?? job.progress.step });
     } catch (error) {
       // 409: it finished meanwhile; its own event says how
       if (!(error instanceof ApiError && error.status === 409)) {
-        update(id, { cancelling: false, error: readableError(error) });
+        dispatch({ type: "cancel_failed", id, error: readableError(error) });
       }
     }
-  }, [update]);
+  }, []);
 
   return { state, start, cancel };
 }

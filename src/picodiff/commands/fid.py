@@ -24,7 +24,12 @@ from ..atomic import write_text
 from ..distributed import pick_device
 from ..errors import UserError
 from ..sampling import default_micro_batch, resolve_checkpoint_dir
-from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
+from .evaluation_options import (
+    add_reference_arguments,
+    load_reference,
+    measured_on,
+    open_reference_store,
+)
 from .sampling_options import add_sampler_arguments, open_model
 
 
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         **metrics,
         "features": {
             "name": extractor.name,
+            "protocol": extractor.protocol,
             "fingerprint": extractor.fingerprint(),
             "dim": real.shape[1],
         },
@@ -67,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
     }
     path = args.report or (args.samples if samples["kind"] == "folder" else Path()) / "fid.json"
     write_text(path, json.dumps(report, indent=2) + "\n")
+    scope = measured_on(len(fake), len(real), f"{args.ref} {args.split}", extractor)
     print(
         f"FID {metrics['fid']:.4f}  KID {metrics['kid']:.5f} ± {metrics['kid_std']:.5f}  "
-        f"({len(fake)} samples vs {len(real)} images of {args.ref} {args.split}, "
-        f"{extractor.name} features)\nreport: {path}"
+        f"({scope})\nreport: {path}"
     )
     return 0
 

@@ -1,4 +1,5 @@
-"""Print a dataset store's summary: source, resolution, splits, statistics, how it was made.
+"""Print a dataset store's summary: source, resolution, splits, statistics, the licence and
+attribution of its images, how it was made.
 
 Example:
     picodiff info stores/pico-84
@@ -39,6 +40,11 @@ def describe_store(path: Path) -> str:
         reasons = ", ".join(f"{r} {n:,}" for r, n in skipped.items()) or "none"
         lines.append(f"skipped    {sum(skipped.values()):,} ({reasons})")
         lines.append(f"duplicates {meta.get('duplicates', 0):,}")
+    for i, licence in enumerate(meta.get("licences") or []):
+        lines.append(
+            f"{'licence' if i == 0 else '':<10} {licence['name']}: {licence['license']}. "
+            f"Attribution: {licence['attribution']}"
+        )
     lines.append(
         f"made by    picodiff {meta.get('picodiff_version', '?')} at {meta.get('created', '?')}"
     )

@@ -11,6 +11,10 @@ Examples:
     picodiff prepare cifar-10-batches-py --out stores/cifar10-32 --size 32
     picodiff prepare celeba/ --out stores/celeba-64 --size 64
     picodiff prepare digits --out stores/digits-32 --size 32
+    picodiff prepare fashion-mnist --out stores/fashion-32 --size 32   # Debian's Fashion-MNIST
+    picodiff prepare mnist-idx/ --out stores/mnist-32 --size 32 --class-names 0,1,2,3,4,5,6,7,8,9
+    picodiff prepare emoji-datasource-twitter-16.0.0.tgz emoji-datasource-google-16.0.0.tgz \
+        --out stores/emoji-64 --size 64 --skin-tones drop --drop-category Flags
 
 Unusable files are listed in OUT/skipped.jsonl and the run goes on. Downloads are cached in
 --cache-dir (default ~/.cache/picodiff/downloads), so a rerun fetches only what is missing.
@@ -26,7 +30,8 @@ from pathlib import Path
 from ..data.download import DownloadOptions, default_cache_dir
 from ..data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, parse_colour
 from ..data.prepare import SKIPPED_FILE, PrepareOptions, PrepareReport, prepare
-from ..data.sources import FORMATS, PicoBananaOptions, detect_format
+from ..data.sources import FORMATS, PicoBananaOptions, SourceOptions, detect_format
+from ..data.sources.emoji import SKIN_TONES
 from ..data.sources.picobanana import CDN_BASE_URL, PICO_IMAGES
 from ..errors import UserError
 
@@ -50,13 +55,16 @@ _PICO_DEFAULTS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source",
-        help="folder, Pico-Banana .jsonl/.txt (path or URL), CIFAR-10 or CelebA directory, "
-        "or the word 'digits'",
+        nargs="+",
+        help="folder, Pico-Banana .jsonl/.txt (path or URL), CIFAR-10, CelebA or MNIST-format "
+        "IDX directory, emoji npm packages (.tgz or folder; several go into one store), or the "
+        "word 'digits' or 'fashion-mnist'",
     )
     parser.add_argument("--out", required=True, type=Path, help="store directory to write")
     parser.add_argument("--size", required=True, type=int, help="image side in pixels")
     _add_image_arguments(parser.add_argument_group("images"))
     _add_run_arguments(parser.add_argument_group("split and run"))
+    _add_format_arguments(parser.add_argument_group("emoji packages and IDX directories"))
     pico = parser.add_argument_group("Pico-Banana sources", argument_default=argparse.SUPPRESS)
     _add_picobanana_arguments(pico)
     _add_download_arguments(pico)
@@ -95,11 +103,31 @@ def _add_run_arguments(group) -> None:
     group.add_argument(
         "--ignore-official-split",
         action="store_true",
-        help="use --val-fraction for CIFAR-10 and CelebA too",
+        help="use --val-fraction for CIFAR-10, CelebA and IDX (t10k) too",
     )
     group.add_argument("--workers", type=int, default=_cpu_count(), help="decoding processes")
     group.add_argument("--limit", type=int, help="use only the first M images of the source")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_format_arguments(group) -> None:
+    group.add_argument(
+        "--skin-tones",
+        choices=SKIN_TONES,
+        default="keep",
+        help="emoji: keep or drop the skin-tone variants",
+    )
+    group.add_argument(
+        "--drop-category",
+        action="append",
+        default=[],
+        metavar="CATEGORY",
+        help="emoji: leave out a category, e.g. Flags (repeatable)",
+    )
+    group.add_argument(
+        "--class-names",
+        help="IDX: comma-separated name of each label (Fashion-MNIST's are known)",
+    )
 
 
 def _add_picobanana_arguments(group) -> None:
@@ -140,6 +168,14 @@ def _options(args: argparse.Namespace) -> PrepareOptions:
     except ValueError as err:
         raise UserError(f"--background: {err}") from None
     picobanana, download = _picobanana_options(args)
+    classes = tuple(c.strip() for c in args.class_names.split(",")) if args.class_names else ()
+    sources = SourceOptions(
+        skin_tones=args.skin_tones,
+        drop_categories=tuple(args.drop_category),
+        classes=classes,
+        picobanana=picobanana,
+        download=download,
+    )
     return PrepareOptions(
         size=args.size,
         format=args.format,
@@ -152,8 +188,7 @@ def _options(args: argparse.Namespace) -> PrepareOptions:
         limit=args.limit,
         max_pixels=args.max_pixels,
         official_split=not args.ignore_official_split,
-        picobanana=picobanana,
-        download=download,
+        sources=sources,
         command=command_line(args),
         progress=not args.quiet,
     )
@@ -166,7 +201,7 @@ def _picobanana_options(args: argparse.Namespace):
     fmt = detect_format(args.source) if args.format == "auto" else args.format
     if given and fmt != "picobanana":
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise UserError(f"{flags}: Pico-Banana options, but {args.source} is {fmt}")
+        raise UserError(f"{flags}: Pico-Banana options, but {' '.join(args.source)} is {fmt}")
     value = {**_PICO_DEFAULTS, **{name: getattr(args, name) for name in given}}.get
     picobanana = PicoBananaOptions(
         images=value("images"),
@@ -188,7 +223,7 @@ def _picobanana_options(args: argparse.Namespace):
 
 def command_line(args: argparse.Namespace) -> str:
     """The command for dataset.json, general options spelled out with their defaults."""
-    words = ["picodiff", "prepare", args.source]
+    words = ["picodiff", "prepare", *args.source]
     for dest, value in vars(args).items():
         if dest in ("source", "command", "run") or value is None or value is False or value == []:
             continue

@@ -64,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     for result, grid in zip(results, grids):
         write_bytes(args.out / grid, result.grid_png)
     table = markdown_table(results, grids)
-    write_text(args.out / "report.md", f"# Model report\n\n{_settings_line(args, real)}\n\n{table}")
-    write_text(args.out / "report.html", html_page(results, _settings(args, real)))
+    write_text(
+        args.out / "report.md",
+        f"# Model report\n\n{_settings_line(args, real, extractor)}\n\n{table}",
+    )
+    write_text(args.out / "report.html", html_page(results, _settings(args, real, extractor)))
     print(table + f"\nwrote {args.out / 'report.html'} and {args.out / 'report.md'}")
     return 0
 
@@ -98,11 +101,12 @@ def _evaluate(args, name, checkpoint, settings, extractor, real, device):
     )
 
 
-def _settings(args, real) -> dict[str, str]:
+def _settings(args, real, extractor) -> dict[str, str]:
     steps = f"{args.steps} steps" if args.steps else "default steps"
+    protocol = f" (protocol {extractor.protocol})" if extractor.protocol else ""
     return {
         "reference": f"{args.ref} ({args.split}, {len(real)} images)",
-        "features": args.features,
+        "features": args.features + protocol,
         "sampler": f"{args.sampler}, {steps}" + (f", eta {args.eta}" if args.eta else ""),
         "samples per model": str(args.n),
         "seed": str(args.seed),
@@ -110,8 +114,8 @@ def _settings(args, real) -> dict[str, str]:
     }
 
 
-def _settings_line(args, real) -> str:
-    return " · ".join(f"{k}: {v}" for k, v in _settings(args, real).items())
+def _settings_line(args, real, extractor) -> str:
+    return " · ".join(f"{k}: {v}" for k, v in _settings(args, real, extractor).items())
 
 
 def _slug(name: str) -> str:

@@ -58,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue RUN from its last checkpoint"
     )
+    parser.add_argument(
+        "--fid-every", type=int, help="steps between FID measurements of the EMA weights"
+    )
+    parser.add_argument("--fid-n", type=int, help="images per FID measurement (1000)")
     parser.add_argument("--plan", action="store_true", help="print the memory plan; do not train")
     parser.add_argument("--gpu-memory", default="20GB", help="memory budget for --plan")
 
@@ -81,12 +85,15 @@ def _new_config(args: argparse.Namespace):
         task=args.task,
         low_res=args.low_res,
         image_size=args.size,
+        fid_every=args.fid_every,
+        fid_n=args.fid_n,
     )
 
 
 def _resumed_config(args: argparse.Namespace):
     """A resumed run keeps its config; only its length and data path may be given again."""
-    if args.preset or args.config or args.set or args.task or args.low_res or args.size:
+    given = (args.preset, args.config, args.set, args.task, args.low_res, args.size, args.fid_every)
+    if any(given) or args.fid_n:
         raise UserError(
             "--resume continues a run with its own config; drop --preset/--config/--set"
         )

@@ -9,6 +9,7 @@ Inputs that cannot be used raise `Rejected` with a short reason ("truncated", ..
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -63,14 +64,16 @@ def parse_colour(text: str) -> tuple[int, int, int]:
         raise ValueError(f"unknown colour {text!r} (use a name such as white or #rrggbb)") from None
 
 
-def load_image(path: str | os.PathLike, spec: ImageSpec) -> np.ndarray:
-    """The file at `path` as a uint8 [size, size, channels] row; raises Rejected."""
+def load_image(path: str | os.PathLike | bytes, spec: ImageSpec) -> np.ndarray:
+    """The file at `path` (or an image file's bytes) as a uint8 [size, size, channels] row;
+    raises Rejected."""
+    name = "image" if isinstance(path, bytes) else Path(path).name
     try:
-        if os.path.getsize(path) == 0:
+        if (len(path) if isinstance(path, bytes) else os.path.getsize(path)) == 0:
             raise Rejected("empty", "zero-byte file")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as image:
                 _check_pixels(image, spec.max_pixels)
                 _draft(image, spec)
                 image.load()
@@ -80,7 +83,7 @@ def load_image(path: str | os.PathLike, spec: ImageSpec) -> np.ndarray:
     except Image.DecompressionBombError as err:
         raise Rejected("decompression-bomb", str(err)) from None
     except UnidentifiedImageError:
-        raise Rejected("not-an-image", f"{Path(path).name} is no image format PIL reads") from None
+        raise Rejected("not-an-image", f"{name} is no image format PIL reads") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise Rejected(_classify(err), str(err)) from None
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -27,10 +28,9 @@ from tqdm import tqdm
 
 from ..choices import check_fields
 from ..errors import UserError
-from .download import DownloadOptions
 from .images import DEFAULT_MAX_PIXELS, ImageSpec, Rejected, ResizePolicy, from_array, load_image
 from .parallel import ordered_map
-from .sources import Format, PicoBananaOptions, Source, open_source
+from .sources import Format, Source, SourceOptions, open_source
 from .sources.base import Item
 from .store import StoreError, StoreWriter, read_meta
 
@@ -50,8 +50,7 @@ class PrepareOptions:
     limit: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     official_split: bool = True
-    picobanana: PicoBananaOptions | None = None
-    download: DownloadOptions | None = None
+    sources: SourceOptions = field(default_factory=SourceOptions)
     command: str | None = None  # recorded in dataset.json
     progress: bool = True
 
@@ -72,17 +71,20 @@ class PrepareReport:
         return sum(self.counts.values())
 
 
-def prepare(source: str, out: str | Path, options: PrepareOptions) -> PrepareReport:
-    """Build the store `out` from `source`; returns what was kept and skipped."""
+def prepare(
+    source: str | os.PathLike | Sequence[str], out: str | Path, options: PrepareOptions
+) -> PrepareReport:
+    """Build the store `out` from `source` (several: emoji packages); returns what was kept
+    and skipped."""
     _validate(options)
-    _check_out(Path(out), str(source))
+    one = isinstance(source, (str, os.PathLike))
+    sources = [str(source)] if one else [str(s) for s in source]
+    for one in sources:
+        _check_out(Path(out), one)
     src = open_source(
-        options.format,
-        str(source),
-        official_split=options.official_split,
-        picobanana=options.picobanana,
-        download=options.download,
+        options.format, sources, official_split=options.official_split, options=options.sources
     )
+    source = " ".join(sources)
     spec = ImageSpec(
         options.size,
         options.channels or src.default_channels,
@@ -122,7 +124,7 @@ def _decode(item: Item, spec: ImageSpec) -> np.ndarray | Rejected:
     try:
         if item.pixels is not None:
             return from_array(item.pixels, spec)
-        return load_image(item.path, spec)
+        return load_image(item.data if item.data is not None else item.path, spec)
     except Rejected as rejected:
         return rejected
     except Exception as err:  # one odd file must not end a 250k-image run; it is listed
@@ -182,6 +184,7 @@ def _metadata(source, src: Source, spec: ImageSpec, options, report) -> dict[str
         "skipped": dict(sorted(report.skipped.items())),
         "duplicates": report.duplicates,
         "source_details": src.describe(),
+        "licences": src.licences(),
         "command": options.command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "elapsed_s": round(report.elapsed, 1),

@@ -1,6 +1,7 @@
 """Feature extractors for FID / KID: uint8 images [B, C, H, W] -> float features [B, D].
 
-`--features` names one: "inception" (the standard FID network, optional extra picodiff[fid]),
+`--features` names one: "inception" (the standard FID network, optional extra picodiff[fid], resized
+to 299 by an explicit protocol),
 "digits" (a small classifier trained on scikit-learn's digits) or "MODULE:CALLABLE", any
 importable callable taking such a uint8 batch and returning features.
 """
@@ -44,12 +45,17 @@ class CallableFeatures(FeatureExtractor):
         return digest(self.name, self._source_digest)
 
 
-def load_extractor(spec: str, inception_weights: Path | None = None) -> FeatureExtractor:
-    """The extractor `--features` names (see the module docstring)."""
+def load_extractor(
+    spec: str, inception_weights: Path | None = None, protocol: str | None = None
+) -> FeatureExtractor:
+    """The extractor `--features` names (see the module docstring); `protocol` (the resize to
+    299: clean, default, or tf1-bilinear) applies to inception only."""
     if spec == "inception":
         from .inception import InceptionFeatures
 
-        return InceptionFeatures(inception_weights)
+        return InceptionFeatures(inception_weights, protocol or "clean")  # type: ignore[arg-type]
+    if protocol is not None:
+        raise UserError(f"--protocol applies to --features inception, not {spec}")
     if spec == "digits":
         from .digits import load_digits_classifier
 

@@ -11,7 +11,7 @@ import difflib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
 import yaml
 
@@ -21,6 +21,7 @@ from ..diffusion import NoiseSchedule, Prediction, Sampler, SamplerSettings, che
 from ..diffusion.schedules import ScheduleName
 from ..diffusion.superres import Conditioning
 from ..errors import UserError
+from ..evaluation.inception import Protocol
 from ..models import UNetConfig
 from ..models.config import RENAMED as RENAMED_MODELS
 
@@ -32,6 +33,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 LrSchedule = Literal["constant", "cosine"]
 Task = Literal["generate", "superres"]
 UNetPreset = Literal["pb2025", "default", "small", "tiny"]
+BestBy = Literal["val_loss", "fid"]
 
 
 @dataclass
@@ -84,6 +86,13 @@ class TrainConfig:
     sample_n: int = 16
     sample_method: Sampler = "dpmpp2m"
     sample_steps: int | None = None  # None: the sampler's default (SamplerSettings)
+    # FID of the EMA weights against a split of the store, every fid_every steps (0 = never)
+    fid_every: int = 0
+    fid_n: int = 1000
+    fid_features: str = "inception"  # inception, digits or MODULE:CALLABLE
+    fid_protocol: Protocol | None = None  # inception's resize to 299 (None: clean)
+    fid_split: str = "val"
+    best_by: BestBy = "val_loss"  # what `best/` and early stopping (patience) judge
     log_every: int = 10
     tensorboard: bool = False
     seed: int = 0
@@ -95,7 +104,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every option (before any file is written); UserError naming the fix."""
         check_fields(self)
-        positive = ("T", "batch_size", "grad_accum", "val_size", "sample_n", "log_every")
+        positive = ("T", "batch_size", "grad_accum", "val_size", "sample_n", "log_every", "fid_n")
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -109,6 +118,10 @@ class TrainConfig:
             )
         if not 0 <= self.sample_aug <= self.aug_max <= 1:
             raise UserError("need 0 <= sample_aug <= aug_max <= 1 (fractions of T)")
+        if not isinstance(self.fid_every, int) or self.fid_every < 0:
+            raise UserError(f"fid_every must be a whole number >= 0, got {self.fid_every!r}")
+        if self.best_by == "fid" and not self.fid_every:
+            raise UserError("best_by fid needs fid_every > 0 (steps between FID measurements)")
         if self.batch_size % self.grad_accum:
             raise UserError(
                 f"batch_size {self.batch_size} must be divisible by grad_accum {self.grad_accum}"
@@ -208,7 +221,7 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Accept YAML's ints for floats and reject plainly wrong types with a clear message."""
     text = str(kind)
     if value is None:
-        if "None" not in text:
+        if type(None) not in get_args(kind):
             raise UserError(f"{name} cannot be null")
         return None
     if "float" in text and not isinstance(value, bool) and isinstance(value, int | str):

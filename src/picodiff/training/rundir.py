@@ -3,7 +3,7 @@
 RUN_DIR/
   config.yaml               the fully resolved TrainConfig (a valid --config file)
   metrics.jsonl             one JSON object per log line or validation
-  loss.png                  train and validation loss, refreshed as training goes
+  loss.png                  train and validation loss (and FID), refreshed as training goes
   samples/step-0001000.png  sample grids from the EMA weights, fixed seed
   checkpoints/step-0001000/ checkpoint + training_state.pt (the newest keep_last are kept)
   last -> checkpoints/...   the newest checkpoint (what --resume continues from)
@@ -32,7 +32,7 @@ from ..checkpoint import (
 from ..errors import UserError
 
 TRAINING_STATE = "training_state.pt"
-LOSS_SERIES = ("train_loss", "val_loss")
+SERIES = ("train_loss", "val_loss", "fid")  # what the run's chart draws
 
 
 class RunDir:
@@ -45,8 +45,8 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.last = self.path / "last"
         self.best = self.path / "best"
-        # the loss curve's series, kept in memory as records are appended
-        self.losses: dict[str, list[tuple[int, float]]] = {k: [] for k in LOSS_SERIES}
+        # the chart's series, kept in memory as records are appended
+        self.series: dict[str, list[tuple[int, float]]] = {k: [] for k in SERIES}
 
     def check_start(self, resume: bool) -> None:
         """Refuse to overwrite a run by accident, or to resume one that has no checkpoint."""
@@ -123,11 +123,11 @@ class RunDir:
         """Forget records after `step` (they are replayed when a run resumes from there)."""
         kept = [r for r in self.read_metrics() if r["step"] <= step]
         self.metrics_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        self.losses = {k: [] for k in LOSS_SERIES}
+        self.series = {k: [] for k in SERIES}
         for record in kept:
             self._track(record)
 
     def _track(self, record: dict[str, Any]) -> None:
-        for key in LOSS_SERIES:
+        for key in SERIES:
             if key in record:
-                self.losses[key].append((record["step"], record[key]))
+                self.series[key].append((record["step"], record[key]))

@@ -37,10 +37,13 @@ from .config import (
     save_config,
 )
 from .ema import EMA
+from .fid_monitor import FidMonitor
 from .plan import available_bytes, plan_memory
 from .plot import plot_losses
 from .rundir import RunDir
 from .validation import Validator
+
+POSTFIX = {"train_loss": "loss", "val_loss": "val", "fid": "fid"}  # metric -> progress bar name
 
 
 @dataclass
@@ -49,7 +52,8 @@ class TrainingProgress:
 
     step: int = 0
     best_val_loss: float = math.inf
-    bad_validations: int = 0
+    bad_validations: int = 0  # checks of the best_by metric in a row without improvement
+    best_fid: float = math.inf
 
 
 class Trainer:
@@ -65,6 +69,7 @@ class Trainer:
         self.schedule = build_schedule(config)
         self.superres = make_conditioning(config, self.schedule)
         self.validator = self._make_validator()
+        self.fid = FidMonitor(config, self.store.channels) if config.fid_every else None
         self._check_parallel_split()
         self._check_memory()
         self.plan = BatchPlan(len(self.store), config.batch_size, config.seed)
@@ -115,6 +120,8 @@ class Trainer:
                     window, tic = [], time.perf_counter()
                 if done % val_every == 0 or done == self.total_steps:
                     stop = self._validate(bar) or stop
+                if self.fid and (done % cfg.fid_every == 0 or done == self.total_steps):
+                    stop = self._measure_fid(bar) or stop
                 if done % ckpt_every == 0 or done == self.total_steps or stop or self.interrupted:
                     self._save()
                 if main and (done % sample_every == 0 or done == self.total_steps):
@@ -124,9 +131,10 @@ class Trainer:
         bar.close()
         if main:
             why = stop or ("interrupted" if self.interrupted else "finished")
+            fid = f"; best FID {self.progress.best_fid:.3f}" if self.fid else ""
             print(
                 f"{why} at step {self.progress.step}; best validation loss "
-                f"{self.progress.best_val_loss:.5f}; run in {self.run.path}"
+                f"{self.progress.best_val_loss:.5f}{fid}; run in {self.run.path}"
             )
         self.dist.close()
         return self.progress
@@ -200,51 +208,72 @@ class Trainer:
         return self.eval_model.eval()
 
     def _validate(self, bar) -> str | None:
-        """Validation loss of the EMA weights; saves `best`; returns a reason to stop, if any."""
+        """Validation loss of the EMA weights; returns a reason to stop, if any."""
         if self.validator is None:
             return None
         loss = self.validator.loss(
             self._ema_model(), self.cfg.prediction, self.cfg.batch_size, self._autocast
         )
-        p = self.progress
-        improved = loss < p.best_val_loss - self.cfg.min_delta
-        p.best_val_loss, p.bad_validations = (
-            (loss, 0) if improved else (p.best_val_loss, p.bad_validations + 1)
-        )
-        if self.dist.is_main:
-            if improved:
-                self.run.save_best(**self._checkpoint_contents())
-            epoch = self.plan.epoch_of(p.step - 1)
-            self.run.append_metrics(
-                {"step": p.step, "epoch": epoch, "val_loss": loss, "best_val_loss": p.best_val_loss}
-            )
-            self._plot()
-            self._postfix.update(val=f"{loss:.4f}")
-            bar.set_postfix(self._postfix, refresh=False)
-        if self.cfg.patience and p.bad_validations >= self.cfg.patience:
-            return f"early stopping ({p.bad_validations} validations without improvement)"
+        stop = self._consider("val_loss", loss)
+        self._record({"val_loss": loss, "best_val_loss": self.progress.best_val_loss}, bar)
+        return stop
+
+    def _measure_fid(self, bar) -> str | None:
+        """FID of the EMA weights (every process computes it: they must agree on stopping)."""
+        assert self.fid is not None
+        ema = Checkpoint(self._ema_model(), self.schedule, self.cfg.prediction)
+        measured = self.fid.measure(ema)
+        stop = self._consider("fid", measured["fid"])
+        self._record({**measured, "best_fid": self.progress.best_fid}, bar)
+        return stop
+
+    def _consider(self, metric: str, value: float) -> str | None:
+        """Track the best value of `metric`; when it is the run's best_by, save `best` on an
+        improvement and return a reason to stop after `patience` checks without one."""
+        p, cfg = self.progress, self.cfg
+        chosen = metric == cfg.best_by
+        best = getattr(p, f"best_{metric}")
+        improved = value < best - (cfg.min_delta if chosen else 0.0)
+        if improved:
+            setattr(p, f"best_{metric}", value)
+        if not chosen:
+            return None
+        p.bad_validations = 0 if improved else p.bad_validations + 1
+        if improved and self.dist.is_main:
+            self.run.save_best(**self._checkpoint_contents())
+        if cfg.patience and p.bad_validations >= cfg.patience:
+            checks = "validations" if metric == "val_loss" else "FID checks"
+            return f"early stopping ({p.bad_validations} {checks} without improvement)"
         return None
+
+    def _record(self, values: dict, bar) -> None:
+        """A metrics.jsonl record of this step, the chart redrawn and the bar's postfix."""
+        if not self.dist.is_main:
+            return
+        p = self.progress
+        self.run.append_metrics({"step": p.step, "epoch": self.plan.epoch_of(p.step - 1), **values})
+        self._plot()
+        for key, short in POSTFIX.items():
+            if key in values:
+                self._postfix[short] = f"{values[key]:.4f}"
+        bar.set_postfix(self._postfix, refresh=False)
 
     def _log_train(self, window: list[float], seconds: float, bar) -> None:
         loss = self.dist.all_mean(sum(window) / len(window))
-        if not self.dist.is_main:
-            return
-        step = self.progress.step
         record = {
-            "step": step,
-            "epoch": self.plan.epoch_of(step - 1),
             "train_loss": loss,
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": len(window) * self.cfg.batch_size / max(seconds, 1e-9),
             "memory_mb": peak_memory_mb(self.device),
         }
-        self.run.append_metrics(record)
-        self._plot()
-        self._postfix.update(loss=f"{loss:.4f}")
-        bar.set_postfix(self._postfix, refresh=False)
+        self._record(record, bar)
 
     def _plot(self) -> None:
-        plot_losses(self.run.losses, self.run.loss_plot)
+        series = self.run.series
+        losses = {k: series[k] for k in ("train_loss", "val_loss")}
+        plot_losses(
+            losses, self.run.loss_plot, fid={"fid": series["fid"]} if series["fid"] else None
+        )
 
     def _sample_grid(self) -> None:
         """A grid from the EMA weights and a fixed seed; for super-resolution, rows of
@@ -281,6 +310,7 @@ class Trainer:
             "step": p.step,
             "epoch": self.plan.epoch_of(max(p.step - 1, 0)),
             "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
+            "best_fid": p.best_fid if math.isfinite(p.best_fid) else None,
             "train_config": cfg.to_dict(),
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
         }
@@ -309,6 +339,7 @@ class Trainer:
             "step": p.step,
             "best_val_loss": p.best_val_loss,
             "bad_validations": p.bad_validations,
+            "best_fid": p.best_fid,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "ema_updates": self.ema.updates,
@@ -325,7 +356,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.progress = TrainingProgress(
-            state["step"], state["best_val_loss"], state["bad_validations"]
+            state["step"],
+            state["best_val_loss"],
+            state["bad_validations"],
+            state.get("best_fid", math.inf),  # runs of releases without FID during training
         )
         if self.dist.is_main:
             self.run.truncate_metrics(self.progress.step)
@@ -335,9 +369,10 @@ class Trainer:
     def _make_validator(self) -> Validator | None:
         counts = self.store.meta["splits"]
         if counts.get("val", {}).get("count", 0) == 0:
-            if self.cfg.patience:
+            if self.cfg.patience and self.cfg.best_by == "val_loss":
                 raise UserError(
-                    "early stopping (patience) needs a validation split; the store has none"
+                    "early stopping (patience) on the validation loss needs a validation split; "
+                    "the store has none"
                 )
             return None
         val = ImageStore(self.cfg.data, "val")

@@ -16,13 +16,15 @@ class Item:
     """One candidate image: where its pixels are and what the index should say about it.
 
     key identifies the image for de-duplication and the val split; exactly one of path,
-    pixels or rejected is set once the source has resolved it. split is set only by sources
-    with an official split (CIFAR-10 test_batch, CelebA partitions).
+    data (an image file's bytes, e.g. from inside an archive), pixels or rejected is set once
+    the source has resolved it. split is set only by sources with an official split (CIFAR-10
+    test_batch, CelebA partitions, IDX t10k).
     """
 
     key: str
     provenance: dict[str, Any]
     path: str | None = None
+    data: bytes | None = field(default=None, repr=False)
     pixels: np.ndarray | None = None
     rejected: Rejected | None = None
     split: str | None = None
@@ -46,6 +48,11 @@ class Source:
     def describe(self) -> dict[str, Any]:
         """Source-specific facts for dataset.json (filters, label names...)."""
         return {}
+
+    def licences(self) -> list[dict[str, Any]]:
+        """The licence and attribution of what the source holds ({name, license, attribution}),
+        recorded in dataset.json and shown by `picodiff info`; [] when unknown."""
+        return []
 
     def warnings(self) -> list[str]:
         """Things the user should hear about once the run is over."""

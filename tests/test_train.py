@@ -296,3 +296,23 @@ def test_fid_during_training_is_logged_and_can_choose_best(store, tmp_path):
         config(store, "best_by=fid", max_steps=2)
     with pytest.raises(UserError, match="best_by must be one of"):
         config(store, "best_by=kid", max_steps=2)
+
+
+def test_a_time_budget_stops_saves_and_resumes(store, tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [
+        a for s in [*FAST, "checkpoint_every_minutes=0.01", "keep_last=100"] for a in ("--set", s)
+    ]
+    train = ["train", "--data", str(store), "--out", str(run), *sets]
+    assert main([*train, "--max-minutes", "0.05"]) == 0
+    assert "out of time at step" in capsys.readouterr().out
+    first = load_checkpoint(run / "last").metadata
+    assert first["train_seconds"] >= 3 and first["images_seen"] == first["step"] * 8
+    assert (
+        len(list((run / "checkpoints").iterdir())) >= 3
+    )  # every 0.6 s of training, and at the end
+    assert main(["train", "--out", str(run), "--resume", "--max-minutes", "0.1"]) == 0
+    second = load_checkpoint(run / "last").metadata
+    assert second["train_seconds"] >= 6 and second["step"] > first["step"]
+    with pytest.raises(UserError, match="lr_schedule cosine decays over a known number"):
+        config(store, "lr_schedule=cosine", max_minutes=1)

@@ -34,11 +34,19 @@ class Distributed:
         return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
     def all_mean(self, value: float) -> float:
+        """The mean of `value` over the processes."""
+        return self._reduce(value, dist.ReduceOp.SUM) / self.world_size
+
+    def all_max(self, value: float) -> float:
+        """The largest `value` over the processes (a clock every process agrees on)."""
+        return self._reduce(value, dist.ReduceOp.MAX)
+
+    def _reduce(self, value: float, op) -> float:
         if not self.enabled:
             return value
         tensor = torch.tensor([value], dtype=torch.float64)
-        dist.all_reduce(tensor)
-        return float(tensor) / self.world_size
+        dist.all_reduce(tensor, op=op)
+        return float(tensor)
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():

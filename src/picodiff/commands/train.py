@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--max-steps", type=int, help="optimizer steps to train for")
     length.add_argument("--epochs", type=int, help="passes over the training split")
+    length.add_argument(
+        "--max-minutes", type=float, help="minutes of training (across resumes), then stop"
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue RUN from its last checkpoint"
     )
@@ -82,6 +85,7 @@ def _new_config(args: argparse.Namespace):
         data=args.data,
         max_steps=args.max_steps,
         epochs=args.epochs,
+        max_minutes=args.max_minutes,
         task=args.task,
         low_res=args.low_res,
         image_size=args.size,
@@ -103,8 +107,9 @@ def _resumed_config(args: argparse.Namespace):
     config = resolve_config(None, saved)  # every saved value, nulls included
     if args.data and Path(args.data).resolve() != Path(config.data).resolve():
         raise UserError(f"this run trained on {config.data}, not {args.data}")
-    if args.max_steps or args.epochs:  # a new length replaces the old one
-        config = replace(config, max_steps=args.max_steps, epochs=args.epochs).validate()
+    if args.max_steps or args.epochs or args.max_minutes:  # a new length replaces the old one
+        length = dict(max_steps=args.max_steps, epochs=args.epochs, max_minutes=args.max_minutes)
+        config = replace(config, **length).validate()
     return config
 
 

@@ -1,6 +1,7 @@
 """TrainConfig: every training option in one validated dataclass, with presets.
 
-Resolution order: preset < config file (YAML) < --set key=value < --max-steps / --epochs.
+Resolution order: preset < config file (YAML) < --set key=value < --max-steps / --epochs /
+--max-minutes.
 The resolved config is written to RUN_DIR/config.yaml and is itself a valid config file.
 """
 
@@ -70,6 +71,7 @@ class TrainConfig:
     grad_accum: int = 1
     max_steps: int | None = None
     epochs: int | None = None
+    max_minutes: float | None = None  # a budget of training time (resumed runs included)
     precision: Precision = "fp32"
     gradient_checkpointing: bool = False
     compile: bool = False
@@ -81,6 +83,7 @@ class TrainConfig:
     patience: int | None = None  # validations without improvement before stopping
     min_delta: float = 0.0  # an improvement must lower the validation loss by more than this
     checkpoint_every: int = 0  # steps; 0 = at each validation
+    checkpoint_every_minutes: float = 0.0  # also every M minutes of training time; 0 = never
     keep_last: int = 3
     sample_every: int = 0  # steps; 0 = at each checkpoint
     sample_n: int = 16
@@ -108,8 +111,17 @@ class TrainConfig:
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise UserError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.max_steps is None and self.epochs is None:
-            raise UserError("say how long to train: --max-steps N or --epochs E")
+        if self.max_steps is None and self.epochs is None and self.max_minutes is None:
+            raise UserError("say how long to train: --max-steps N, --epochs E or --max-minutes M")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise UserError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.checkpoint_every_minutes < 0:
+            raise UserError("checkpoint_every_minutes must be >= 0 (0: by steps only)")
+        if self.lr_schedule == "cosine" and self.max_steps is None and self.epochs is None:
+            raise UserError(
+                "lr_schedule cosine decays over a known number of steps: give --max-steps or "
+                "--epochs (a --max-minutes budget alone does not say how many steps it allows)"
+            )
         if self.lr <= 0 or not 0 <= self.ema_decay < 1:
             raise UserError("lr must be > 0 and ema_decay in [0, 1)")
         if (self.task == "superres") != (self.low_res is not None):

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ class TrainingProgress:
     best_val_loss: float = math.inf
     bad_validations: int = 0  # checks of the best_by metric in a row without improvement
     best_fid: float = math.inf
+    train_seconds: float = 0.0  # time spent in training steps, across resumes
 
 
 class Trainer:
@@ -90,6 +92,8 @@ class Trainer:
         self.net = self._wrap(self.model)
         self.interrupted = False
         self._postfix: dict[str, str] = {}
+        interval = config.checkpoint_every_minutes * 60
+        self._timed_checkpoints = int(self.progress.train_seconds // interval) if interval else 0
 
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> TrainingProgress:
@@ -103,7 +107,7 @@ class Trainer:
         ckpt_every = cfg.checkpoint_every or val_every
         sample_every = cfg.sample_every or ckpt_every
         bar = tqdm(
-            total=self.total_steps,
+            total=self.total_steps if self.total_steps < UNBOUNDED else None,
             initial=self.progress.step,
             unit="step",
             disable=not main,
@@ -112,21 +116,26 @@ class Trainer:
         window, tic, stop = [], time.perf_counter(), None
         with self._signals_stop_cleanly():
             for step in range(self.progress.step, self.total_steps):
+                began = time.perf_counter()
                 window.append(self.train_step(step))
+                self.progress.train_seconds += time.perf_counter() - began
                 self.progress.step = done = step + 1
                 bar.update(1)
-                if done % cfg.log_every == 0 or done == self.total_steps:
+                timed_checkpoint, out_of_time = self._clock()
+                last = done == self.total_steps or out_of_time
+                if done % cfg.log_every == 0 or last:
                     self._log_train(window, time.perf_counter() - tic, bar)
                     window, tic = [], time.perf_counter()
-                if done % val_every == 0 or done == self.total_steps:
+                if done % val_every == 0 or last:
                     stop = self._validate(bar) or stop
-                if self.fid and (done % cfg.fid_every == 0 or done == self.total_steps):
+                if self.fid and (done % cfg.fid_every == 0 or last):
                     stop = self._measure_fid(bar) or stop
-                if done % ckpt_every == 0 or done == self.total_steps or stop or self.interrupted:
+                if done % ckpt_every == 0 or last or timed_checkpoint or stop or self.interrupted:
                     self._save()
-                if main and (done % sample_every == 0 or done == self.total_steps):
+                if main and (done % sample_every == 0 or last):
                     self._sample_grid()
-                if stop or self.interrupted:
+                if stop or self.interrupted or out_of_time:
+                    stop = stop or ("out of time" if out_of_time else None)
                     break
         bar.close()
         if main:
@@ -138,6 +147,19 @@ class Trainer:
             )
         self.dist.close()
         return self.progress
+
+    def _clock(self) -> tuple[bool, bool]:
+        """(a timed checkpoint is due, the max_minutes budget is spent), as every process sees
+        it (the slowest one's clock), so that they stop and save together."""
+        cfg, p = self.cfg, self.progress
+        if not cfg.max_minutes and not cfg.checkpoint_every_minutes:
+            return False, False
+        seconds = self.dist.all_max(p.train_seconds)
+        interval = cfg.checkpoint_every_minutes * 60
+        due = bool(interval) and seconds // interval > self._timed_checkpoints
+        if due:
+            self._timed_checkpoints = int(seconds // interval)
+        return due, bool(cfg.max_minutes) and seconds >= cfg.max_minutes * 60
 
     def train_step(self, step: int) -> float:
         """One optimizer step over the global batch (this process's share, in micro-batches)."""
@@ -311,6 +333,8 @@ class Trainer:
             "epoch": self.plan.epoch_of(max(p.step - 1, 0)),
             "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
             "best_fid": p.best_fid if math.isfinite(p.best_fid) else None,
+            "images_seen": p.step * cfg.batch_size,
+            "train_seconds": round(p.train_seconds, 1),
             "train_config": cfg.to_dict(),
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
         }
@@ -340,6 +364,7 @@ class Trainer:
             "best_val_loss": p.best_val_loss,
             "bad_validations": p.bad_validations,
             "best_fid": p.best_fid,
+            "train_seconds": p.train_seconds,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "ema_updates": self.ema.updates,
@@ -360,6 +385,7 @@ class Trainer:
             state["best_val_loss"],
             state["bad_validations"],
             state.get("best_fid", math.inf),  # runs of releases without FID during training
+            state.get("train_seconds", 0.0),
         )
         if self.dist.is_main:
             self.run.truncate_metrics(self.progress.step)
@@ -441,11 +467,14 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+UNBOUNDED = sys.maxsize  # the steps of a run bounded by time alone
+
+
 def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
     limits = [cfg.max_steps] if cfg.max_steps is not None else []
     if cfg.epochs is not None:
         limits.append(cfg.epochs * steps_per_epoch)
-    return min(limits)
+    return min(limits, default=UNBOUNDED)
 
 
 def peak_memory_mb(device: torch.device) -> float:

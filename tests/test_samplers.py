@@ -30,6 +30,7 @@ SCHEDULES = {"linear": NoiseSchedule.linear(1000), "cosine": NoiseSchedule.cosin
 # by ~12% in std on the linear schedule (its last step, t = 20 -> 0, is a large jump); the
 # closed-form test below checks DDIM exactly.
 CASES = [("ddpm", 1000, 0.05), ("ddim", 50, 0.15), ("dpmpp2m", 20, 0.05)]
+CASES += [(name, 20, 0.05) for name in ("dpmpp3m", "unipc2", "unipc3", "ipndm")]
 
 
 @pytest.mark.parametrize("schedule_name", SCHEDULES)

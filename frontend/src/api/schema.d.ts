@@ -611,14 +611,19 @@ export interface components {
              * @default dpmpp2m
              * @enum {string}
              */
-            sampler: "ddpm" | "ddim" | "dpmpp2m";
-            /** @description denoising steps, at most the model's T (default: ddpm T, ddim 50, dpmpp2m 20) */
+            sampler: "ddpm" | "ddim" | "dpmpp2m" | "dpmpp3m" | "unipc2" | "unipc3" | "ipndm";
+            /** @description denoising steps, at most the model's T (default: ddpm T, ddim 50, the multistep solvers 20) */
             steps?: number;
             /**
              * @description DDIM noise scale (0 = deterministic); ddim only
              * @default 0
              */
             eta: number;
+            /**
+             * @description timestep spacing (default: linear for ddpm and ddim, logsnr for the multistep solvers)
+             * @enum {string}
+             */
+            spacing?: "linear" | "trailing" | "logsnr" | "karras";
             /** @description image i of a seed is the same alone or in a batch (default: random) */
             seed?: number;
         };
@@ -667,6 +672,7 @@ export interface components {
             sampler?: string;
             steps?: number;
             eta?: number;
+            spacing?: string;
             aug_level?: number;
         };
         Job: {
@@ -680,6 +686,7 @@ export interface components {
             sampler: string;
             steps: number;
             eta: number;
+            spacing: string;
             seed: number;
             progress: components["schemas"]["Progress"];
             created: number;

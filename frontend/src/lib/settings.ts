@@ -25,6 +25,10 @@ export interface Settings {
 
 export const SAMPLER_LABELS: Record<string, string> = {
   dpmpp2m: "DPM-Solver++ (2M), fast",
+  dpmpp3m: "DPM-Solver++ (3M)",
+  unipc2: "UniPC, order 2",
+  unipc3: "UniPC, order 3",
+  ipndm: "iPNDM",
   ddim: "DDIM",
   ddpm: "DDPM ancestral, slow",
 };

@@ -1,7 +1,8 @@
 """`picodiff sample --cascade BASE SR [SR2 ...]`: a base model and super-resolution stages.
 
-Each stage keeps its own sampler, step count and eta (--stage-sampler / --stage-steps /
---stage-eta, one value per stage; by default every stage uses --sampler, --steps and --eta).
+Each stage keeps its own sampler, step count, eta and spacing (--stage-sampler / --stage-steps
+/ --stage-eta / --stage-spacing, one value per stage; by default every stage uses --sampler,
+--steps, --eta and --spacing).
 Image i depends only on (--seed, i).
 """
 
@@ -12,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..diffusion import SAMPLERS, SamplerSettings
+from ..diffusion import SAMPLERS, SPACINGS, SamplerSettings
 from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..models.batching import default_micro_batch
@@ -33,6 +34,9 @@ def add_cascade_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stage-steps", nargs="+", type=int, help="steps per cascade stage")
     group.add_argument("--stage-eta", nargs="+", type=float, help="ddim eta per cascade stage")
     group.add_argument(
+        "--stage-spacing", nargs="+", choices=SPACINGS, help="timestep spacing per stage"
+    )
+    group.add_argument(
         "--aug-level",
         type=float,
         help="conditioning augmentation of the super-resolution stages "
@@ -45,7 +49,8 @@ def build_cascade(args: argparse.Namespace, device) -> Cascade:
     samplers = _per_stage("--stage-sampler", args.stage_sampler, len(paths), args.sampler)
     steps = _per_stage("--stage-steps", args.stage_steps, len(paths), args.steps)
     etas = _per_stage("--stage-eta", args.stage_eta, len(paths), args.eta)
-    settings = [SamplerSettings(*options) for options in zip(samplers, steps, etas)]
+    spacings = _per_stage("--stage-spacing", args.stage_spacing, len(paths), args.spacing)
+    settings = [SamplerSettings(*options) for options in zip(samplers, steps, etas, spacings)]
     stages = [
         Stage(
             open_checkpoint(path, use_ema=not args.no_ema, device=device, superres_ok=True),

@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 
 from ..checkpoint import Checkpoint
-from ..diffusion import DEFAULT_STEPS, SAMPLERS, SamplerSettings
+from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import UserError
 from ..sampling import LegacyOptions, open_checkpoint
 
 STEPS_HELP = (
-    f"denoising steps (default: ddpm all T, ddim {DEFAULT_STEPS['ddim']}, dpmpp2m "
-    f"{DEFAULT_STEPS['dpmpp2m']}; never more than the model's T)"
+    f"denoising steps (default: ddpm all T, ddim {DEFAULT_STEPS['ddim']}, the multistep "
+    f"solvers {DEFAULT_STEPS['dpmpp2m']}; never more than the model's T)"
 )
 
 
@@ -30,6 +30,11 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
     group.add_argument("--sampler", choices=SAMPLERS, default="dpmpp2m", help="reverse sampler")
     group.add_argument("--steps", type=int, help=STEPS_HELP)
     group.add_argument("--eta", type=float, default=0.0, help="ddim noise (0: deterministic)")
+    group.add_argument(
+        "--spacing",
+        choices=SPACINGS,
+        help="timestep spacing (default: linear for ddpm and ddim, logsnr for the others)",
+    )
     group.add_argument("--seed", type=int, default=0, help="image i depends on (seed, i) only")
     group.add_argument("--batch-size", type=int, default=16, help="images sampled together")
     group.add_argument(
@@ -55,8 +60,8 @@ def check_counts(args: argparse.Namespace) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> SamplerSettings:
-    """--sampler, --steps and --eta, checked (eta applies to ddim only)."""
-    return SamplerSettings(args.sampler, args.steps, args.eta)
+    """--sampler, --steps, --eta and --spacing, checked (eta applies to ddim only)."""
+    return SamplerSettings(args.sampler, args.steps, args.eta, args.spacing)
 
 
 def open_model(

@@ -9,26 +9,36 @@ from .forward import (
     training_target,
 )
 from .losses import diffusion_loss, min_snr_weight
+from .multistep import sample_dpmpp_2m, sample_dpmpp_3m, sample_ipndm, sample_unipc
 from .noise import image_generators
 from .samplers import (
     SamplingCancelled,
     sample,
     sample_ddim,
     sample_ddpm,
-    sample_dpmpp_2m,
     spaced_timesteps,
 )
 from .schedules import NoiseSchedule, TerminalSNRWarning, rescale_zero_terminal_snr
-from .settings import DEFAULT_STEPS, SAMPLERS, Sampler, SamplerSettings, default_steps
+from .settings import (
+    DEFAULT_STEPS,
+    SAMPLERS,
+    SPACINGS,
+    Sampler,
+    SamplerSettings,
+    Spacing,
+    default_steps,
+)
 
 __all__ = [
     "DEFAULT_STEPS",
     "SAMPLERS",
+    "SPACINGS",
     "NoiseSchedule",
     "Prediction",
     "Sampler",
     "SamplerSettings",
     "SamplingCancelled",
+    "Spacing",
     "TerminalSNRWarning",
     "check_samplable",
     "default_steps",
@@ -43,6 +53,9 @@ __all__ = [
     "sample_ddim",
     "sample_ddpm",
     "sample_dpmpp_2m",
+    "sample_dpmpp_3m",
+    "sample_ipndm",
+    "sample_unipc",
     "spaced_timesteps",
     "training_target",
 ]

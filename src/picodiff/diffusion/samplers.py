@@ -1,4 +1,5 @@
-"""Reverse-process samplers: ancestral DDPM, DDIM and DPM-Solver++(2M).
+"""Reverse-process samplers: ancestral DDPM and DDIM here, the high-order multistep solvers
+(DPM-Solver++(2M) and (3M), UniPC, iPNDM) in `multistep`, and the timestep spacings.
 
 Each sampler is a plain function over a `denoise(x_t, t) -> (x0, eps)` closure, a noisy start and
 a descending list of training timesteps; `sample` builds those from any `model_fn(x_t, t)`.
@@ -7,6 +8,7 @@ Every sampler walks t_0 > t_1 > ... > t_{n-1} and finally to the clean image (al
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
@@ -16,6 +18,7 @@ import torch
 from ..choices import check_choice
 from ..deprecation import warn_renamed
 from .forward import Prediction, check_samplable, predict_x0_eps
+from .multistep import sample_dpmpp_2m, sample_dpmpp_3m, sample_ipndm, sample_unipc
 from .noise import Generators, randn
 from .schedules import NoiseSchedule
 from .settings import Sampler, SamplerSettings, Spacing
@@ -81,16 +84,30 @@ def sample(
     elif settings.sampler == "ddim":
         x = sample_ddim(denoise, x_T, steps_iter, generator=generator, eta=settings.eta)
     else:
-        x = sample_dpmpp_2m(denoise, x_T, steps_iter)
+        x = ODE_SOLVERS[settings.sampler](denoise, x_T, steps_iter)
     return x.clamp(-1, 1)
 
 
-def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: Spacing = "linear") -> list[int]:
-    """`steps` distinct training timesteps from T-1 down to 0.
+# the deterministic multistep solvers, by sampler name
+ODE_SOLVERS: dict[str, Callable] = {
+    "dpmpp2m": sample_dpmpp_2m,
+    "dpmpp3m": sample_dpmpp_3m,
+    "unipc2": functools.partial(sample_unipc, order=2),
+    "unipc3": functools.partial(sample_unipc, order=3),
+    "ipndm": sample_ipndm,
+}
 
-    "linear" spaces them evenly in t (DDIM's tau, Song et al. 2020 sec. 4.2); "logsnr" evenly in
-    the half-log-SNR lambda = log(alpha / sigma), as DPM-Solver recommends for low-resolution
-    images (Lu et al. 2022 sec. 5), then rounds to the nearest training timestep.
+
+def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: Spacing = "linear") -> list[int]:
+    """`steps` distinct training timesteps, descending from T-1.
+
+    "linear" spaces them evenly in t from T-1 to 0 (DDIM's tau, Song et al. 2020 sec. 4.2);
+    "trailing" evenly from T-1 down to T/steps - 1 (Lin et al. 2024, Table 2: the last step
+    still starts from a noisy image); "logsnr" evenly in the half-log-SNR lambda, as DPM-Solver
+    recommends for low-resolution images (Lu et al. 2022 sec. 5); "karras" at the sigmas of
+    Karras et al. 2022 eq. 5 (rho = 7) between the schedule's sigma_max and sigma_min, in the
+    variance-exploding sigma = sqrt((1 - alpha_bar) / alpha_bar). The last two are mapped to
+    training timesteps by interpolating log sigma and rounding, as diffusers does.
     """
     T = schedule.T
     check_choice("spacing", spacing, Spacing)
@@ -100,15 +117,38 @@ def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: Spacing = "li
         return [T - 1]
     if spacing == "linear":
         return [round((T - 1) * (1 - i / (steps - 1))) for i in range(steps)]
+    if spacing == "trailing":
+        return [round(T - i * T / steps) - 1 for i in range(steps)]
     lam = 0.5 * (schedule.alpha_bars.log() - (-schedule.alpha_bars).log1p())
-    finite = lam[torch.isfinite(lam)]
-    targets = torch.linspace(float(finite.min()), float(finite.max()), steps, dtype=torch.float64)
-    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
-    # keep them distinct: t_i in [steps-1-i, T-1-i] and strictly decreasing
-    timesteps = [T - 1]
-    for i, t in enumerate(nearest[1:], start=1):
-        timesteps.append(min(max(t, steps - 1 - i), timesteps[-1] - 1))
-    return timesteps
+    finite = lam[torch.isfinite(lam)]  # a zero-terminal-SNR end (-inf) is left out
+    if spacing == "logsnr":
+        ends = float(finite.min()), float(finite.max())
+        targets = torch.linspace(*ends, steps, dtype=torch.float64)
+        nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
+        return _distinct_descending(nearest, T)
+    log_sigma = -finite.double()  # increasing in t
+    rho, fractions = 7.0, torch.linspace(0, 1, steps, dtype=torch.float64)
+    s_max, s_min = (float(log_sigma[-1]) / rho, float(log_sigma[0]) / rho)
+    ramp = math.exp(s_max) + fractions * (math.exp(s_min) - math.exp(s_max))
+    targets = (rho * ramp.log()).clamp(float(log_sigma[0]), float(log_sigma[-1]))
+    return _distinct_descending(_interpolated(log_sigma, targets), T)
+
+
+def _interpolated(log_sigma: torch.Tensor, targets: torch.Tensor) -> list[int]:
+    """The fractional t whose interpolated log sigma is each target, rounded (diffusers'
+    _sigma_to_t followed by round())."""
+    high = torch.searchsorted(log_sigma, targets).clamp(1, len(log_sigma) - 1)
+    below, above = log_sigma[high - 1], log_sigma[high]
+    weight = ((targets - below) / (above - below)).clamp(0, 1)
+    return [round(float(t)) for t in (high - 1) + weight]
+
+
+def _distinct_descending(timesteps: list[int], T: int) -> list[int]:
+    """Start at T-1, then keep t_i in [steps-1-i, t_{i-1} - 1] so that they stay distinct."""
+    steps, out = len(timesteps), [T - 1]
+    for i, t in enumerate(timesteps[1:], start=1):
+        out.append(min(max(t, steps - 1 - i), out[-1] - 1))
+    return out
 
 
 def make_denoiser(model_fn: ModelFn, schedule: NoiseSchedule, prediction: str, clip_x0: bool):
@@ -182,34 +222,3 @@ def sample_ddim(
         if sigma > 0:
             x = x + sigma * randn(x.shape, generator, device=x.device, dtype=x.dtype)
     return x
-
-
-def sample_dpmpp_2m(denoise: Denoise, x: torch.Tensor, steps: Iterator[Step]) -> torch.Tensor:
-    """DPM-Solver++(2M), Lu et al. 2022 Algorithm 2 (data prediction, multistep, order 2).
-
-    First order on the first and last steps, as in k-diffusion's sample_dpmpp_2m.
-    """
-    x0_prev, h_prev = None, None
-    for _, t, ab_t, ab_next, report in steps:
-        x0, _ = denoise(x, t)
-        report(x, x0)
-        if ab_next == 1.0:  # the final step lands on the clean image itself
-            return x0
-        # 1. half-log-SNR lambda = log(alpha / sigma) and the step h = lambda_next - lambda_t
-        h = _half_log_snr(ab_next) - _half_log_snr(ab_t)
-        # 2. D: x0 extrapolated with the previous prediction, D = (1 + 1/2r) x0 - 1/2r x0_prev
-        d = x0
-        if x0_prev is not None:
-            half_inv_r = h / (2 * h_prev)
-            d = (1 + half_inv_r) * x0 - half_inv_r * x0_prev
-        # 3. x_next = (sigma_next / sigma_t) x - alpha_next (e^{-h} - 1) D
-        sigma_ratio = ((1 - ab_next) / (1 - ab_t)) ** 0.5
-        x = sigma_ratio * x - ab_next**0.5 * math.expm1(-h) * d
-        x0_prev, h_prev = x0, h
-    return x
-
-
-def _half_log_snr(alpha_bar: float) -> float:
-    if alpha_bar <= 0.0:
-        return -math.inf
-    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))

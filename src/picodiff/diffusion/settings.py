@@ -17,13 +17,22 @@ from ..choices import check_fields
 from ..deprecation import warn_renamed
 from ..errors import OptionError
 
-Sampler = Literal["ddpm", "ddim", "dpmpp2m"]
-Spacing = Literal["linear", "logsnr"]
+Sampler = Literal["ddpm", "ddim", "dpmpp2m", "dpmpp3m", "unipc2", "unipc3", "ipndm"]
+Spacing = Literal["linear", "trailing", "logsnr", "karras"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
+SPACINGS: tuple[str, ...] = get_args(Spacing)
 # a sampler's default step count (ddpm: all T steps), before clamping to the model's T
-DEFAULT_STEPS: dict[str, int] = {"ddim": 50, "dpmpp2m": 20}
-# DPM-Solver steps evenly in log-SNR (Lu et al. 2022, sec. 5); DDPM and DDIM evenly in t
-DEFAULT_SPACING: dict[str, str] = {"ddpm": "linear", "ddim": "linear", "dpmpp2m": "logsnr"}
+DEFAULT_STEPS: dict[str, int] = {
+    "ddim": 50,
+    **{name: 20 for name in ("dpmpp2m", "dpmpp3m", "unipc2", "unipc3", "ipndm")},
+}
+# DDPM and DDIM step evenly in t; the multistep solvers evenly in log-SNR, as DPM-Solver
+# recommends for low-resolution images (Lu et al. 2022, sec. 5) and UniPC uses for pixel models
+DEFAULT_SPACING: dict[str, str] = {
+    "ddpm": "linear",
+    "ddim": "linear",
+    **{name: "logsnr" for name in ("dpmpp2m", "dpmpp3m", "unipc2", "unipc3", "ipndm")},
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class SamplerSettings:
     def resolve(self, T: int, max_steps: int | None = None) -> SamplerSettings:
         """These settings with every default filled in for a model of T steps.
 
-        Default steps: 50 for ddim, 20 for dpmpp2m, T for ddpm, never more than T (nor
+        Default steps: 50 for ddim, 20 for the multistep solvers, T for ddpm, never more than T (nor
         `max_steps`, a server's limit). Steps given explicitly beyond T are refused.
         """
         if self.steps is not None and self.steps > T:

@@ -55,7 +55,7 @@ class Job:
     def key(self) -> tuple:
         """Jobs with equal keys can share a forward pass."""
         r = self.request
-        return (r.model, self.version, r.sampler, r.steps, r.eta)
+        return (r.model, self.version, r.sampler, r.steps, r.eta, r.spacing)
 
     @property
     def is_finished(self) -> bool:
@@ -107,7 +107,7 @@ class Job:
             "model": r.model,
             "version": self.version,
             "alias": self.alias,
-            **{k: getattr(r, k) for k in ("n", "sampler", "steps", "eta", "seed")},
+            **{k: getattr(r, k) for k in ("n", "sampler", "steps", "eta", "spacing", "seed")},
             "progress": {
                 "step": self.step,
                 "total": self.total,

@@ -191,6 +191,7 @@ STAGE = _object(
     sampler=STRING,
     steps=INTEGER,
     eta=NUMBER,
+    spacing=STRING,
     aug_level=NUMBER,
 )
 MODEL = _object(
@@ -234,6 +235,7 @@ JOB = _object(
         "sampler",
         "steps",
         "eta",
+        "spacing",
         "seed",
         "progress",
         "created",
@@ -253,6 +255,7 @@ JOB = _object(
     sampler=STRING,
     steps=INTEGER,
     eta=NUMBER,
+    spacing=STRING,
     seed=INTEGER,
     progress=_ref("Progress"),
     created=NUMBER,

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..diffusion import DEFAULT_STEPS, SAMPLERS, SamplerSettings
+from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
 from .catalog import ModelEntry
 from .config import ServeConfig
@@ -91,12 +91,20 @@ def generate_fields(config: ServeConfig) -> tuple[Field, ...]:
             "steps",
             int,
             "denoising steps, at most the model's T (default: ddpm T, "
-            f"ddim {DEFAULT_STEPS['ddim']}, dpmpp2m {DEFAULT_STEPS['dpmpp2m']})",
+            f"ddim {DEFAULT_STEPS['ddim']}, the multistep solvers {DEFAULT_STEPS['dpmpp2m']})",
             None,
             1,
             config.max_steps,
         ),
         Field("eta", float, "DDIM noise scale (0 = deterministic); ddim only", 0.0, 0.0, 1.0),
+        Field(
+            "spacing",
+            str,
+            "timestep spacing (default: linear for ddpm and ddim, logsnr for the multistep "
+            "solvers)",
+            None,
+            choices=SPACINGS,
+        ),
         Field(
             "seed",
             int,
@@ -118,17 +126,19 @@ class GenerateRequest:
     steps: int | None = None
     eta: float = 0.0
     seed: int | None = None
+    spacing: str | None = None
 
     @property
     def settings(self) -> SamplerSettings:
-        return SamplerSettings(self.sampler, self.steps, self.eta)  # type: ignore[arg-type]
+        return SamplerSettings(self.sampler, self.steps, self.eta, self.spacing)  # type: ignore[arg-type]
 
     def for_model(self, entry: ModelEntry, config: ServeConfig) -> GenerateRequest:
         """Steps resolved against the model's T (and the server's limit), a seed always set."""
         T = int(entry.T or 0)
         settings = _as_api_error(lambda: self.settings.resolve(T, config.max_steps))
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
-        return replace(self, model=entry.name, steps=settings.steps, seed=seed)
+        resolved = {"steps": settings.steps, "spacing": settings.spacing}
+        return replace(self, model=entry.name, seed=seed, **resolved)
 
 
 def parse_generate(body: Any, config: ServeConfig) -> GenerateRequest:

@@ -115,7 +115,7 @@ def test_every_path_draws_the_same_bytes(run, tmp_path):
 # --- defaults: one policy, clamped to T ------------------------------------------------------
 # min(the sampler's default, T = 40)
 EXPECTED_STEPS = {"ddpm": 40, "ddim": 40, "dpmpp2m": 20, "dpmpp3m": 20, "unipc2": 20}
-EXPECTED_STEPS |= {"unipc3": 20, "ipndm": 20}
+EXPECTED_STEPS |= {"unipc3": 20, "ipndm": 20, "dpmpp2m-sde": 20, "euler": 20, "heun": 18}
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)

@@ -30,7 +30,9 @@ SCHEDULES = {"linear": NoiseSchedule.linear(1000), "cosine": NoiseSchedule.cosin
 # by ~12% in std on the linear schedule (its last step, t = 20 -> 0, is a large jump); the
 # closed-form test below checks DDIM exactly.
 CASES = [("ddpm", 1000, 0.05), ("ddim", 50, 0.15), ("dpmpp2m", 20, 0.05)]
-CASES += [(name, 20, 0.05) for name in ("dpmpp3m", "unipc2", "unipc3", "ipndm")]
+CASES += [(name, 20, 0.05) for name in ("dpmpp3m", "unipc2", "unipc3", "ipndm", "dpmpp2m-sde")]
+# Euler is first order, as DDIM; Heun over-disperses by 4-12% at its default 18 steps
+CASES += [("euler", 50, 0.1), ("heun", 35, 0.05)]
 
 
 @pytest.mark.parametrize("schedule_name", SCHEDULES)
@@ -176,7 +178,7 @@ def test_output_is_clipped_and_steps_validated():
     with pytest.raises(ValueError, match="steps must be at most the model's T = 1000, got 1001"):
         sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="ddim", steps=1001)
     with pytest.raises(ValueError, match="sampler must be one of"):
-        sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="euler")
+        sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="lms")
     with pytest.raises(ValueError, match="eta applies to the ddim sampler only, not ddpm"):
         sample(lambda x, t: x, schedule, (1, 1, 2, 2), sampler="ddpm", steps=5, eta=0.5)
     gen = torch.Generator().manual_seed

@@ -611,7 +611,7 @@ export interface components {
              * @default dpmpp2m
              * @enum {string}
              */
-            sampler: "ddpm" | "ddim" | "dpmpp2m" | "dpmpp3m" | "unipc2" | "unipc3" | "ipndm";
+            sampler: "ddpm" | "ddim" | "dpmpp2m" | "dpmpp3m" | "unipc2" | "unipc3" | "ipndm" | "dpmpp2m-sde" | "euler" | "heun";
             /** @description denoising steps, at most the model's T (default: ddpm T, ddim 50, the multistep solvers 20) */
             steps?: number;
             /**

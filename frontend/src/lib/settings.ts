@@ -29,6 +29,9 @@ export const SAMPLER_LABELS: Record<string, string> = {
   unipc2: "UniPC, order 2",
   unipc3: "UniPC, order 3",
   ipndm: "iPNDM",
+  "dpmpp2m-sde": "DPM-Solver++ (2M) SDE",
+  euler: "Euler",
+  heun: "Heun (2 calls a step)",
   ddim: "DDIM",
   ddpm: "DDPM ancestral, slow",
 };

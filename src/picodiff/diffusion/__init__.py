@@ -8,8 +8,15 @@ from .forward import (
     q_sample,
     training_target,
 )
+from .karras import sample_euler, sample_heun
 from .losses import diffusion_loss, min_snr_weight
-from .multistep import sample_dpmpp_2m, sample_dpmpp_3m, sample_ipndm, sample_unipc
+from .multistep import (
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_3m,
+    sample_ipndm,
+    sample_unipc,
+)
 from .noise import image_generators
 from .samplers import (
     SamplingCancelled,
@@ -53,7 +60,10 @@ __all__ = [
     "sample_ddim",
     "sample_ddpm",
     "sample_dpmpp_2m",
+    "sample_dpmpp_2m_sde",
     "sample_dpmpp_3m",
+    "sample_euler",
+    "sample_heun",
     "sample_ipndm",
     "sample_unipc",
     "spaced_timesteps",

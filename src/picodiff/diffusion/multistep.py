@@ -1,4 +1,5 @@
-"""High-order multistep ODE solvers: DPM-Solver++(2M) and (3M), UniPC and iPNDM.
+"""High-order multistep solvers: DPM-Solver++(2M) and (3M), UniPC, iPNDM (ODEs) and
+DPM-Solver++(2M) SDE.
 
 Each is a plain function over a `denoise(x_t, t) -> (x0, eps)` closure and the steps of
 `samplers._walk` (i, t, alpha_bar_t, alpha_bar_next, report), one network call per step, the last
@@ -15,6 +16,8 @@ import math
 from collections.abc import Callable, Iterable
 
 import torch
+
+from .noise import randn
 
 Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
@@ -199,4 +202,31 @@ def sample_ipndm(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int 
             combined = sum(w * e for w, e in zip(weights, eps_history))
             x_next = x_next + step * (combined - eps)
         x = ab_next**0.5 * x_next
+    return x
+
+
+def sample_dpmpp_2m_sde(denoise: Denoise, x: torch.Tensor, steps: Iterable, *, generator=None):
+    """DPM-Solver++(2M) SDE, Lu et al. 2022 (arXiv 2211.01095) Appendix, eq. for SDE-DPM-Solver++
+    (diffusers' "sde-dpmsolver++", midpoint): data prediction, order 2 after the first step,
+    with fresh noise at each step drawn from `generator` (one per image: batch invariant)."""
+    history = _History(steps)
+    for _, t, ab_t, ab_next, report in history.steps:
+        x0, _ = denoise(x, t)
+        report(x, x0)
+        lam_t = half_log_snr(ab_t)
+        history.push(lam_t, x0, keep=2)
+        if ab_next == 1.0:  # the final step, first order, lands on x0 itself (no noise)
+            return x0
+        h = half_log_snr(ab_next) - lam_t
+        d = x0
+        if history.usable() >= 2:  # D = (1 + 1/2r) x0 - 1/2r x0_prev, r = h_prev / h
+            half_inv_r = h / (2 * (lam_t - history.lambdas[-2]))
+            d = (1 + half_inv_r) * x0 - half_inv_r * history.x0s[-2]
+        # x_next = (sigma_next / sigma_t) e^{-h} x + alpha_next (1 - e^{-2h}) D
+        #          + sigma_next sqrt(1 - e^{-2h}) z
+        one_minus = -math.expm1(-2 * h)
+        sigma_ratio = ((1 - ab_next) / (1 - ab_t)) ** 0.5
+        z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
+        x = sigma_ratio * math.exp(-h) * x + ab_next**0.5 * one_minus * d
+        x = x + (1 - ab_next) ** 0.5 * one_minus**0.5 * z
     return x

@@ -1,5 +1,6 @@
-"""Reverse-process samplers: ancestral DDPM and DDIM here, the high-order multistep solvers
-(DPM-Solver++(2M) and (3M), UniPC, iPNDM) in `multistep`, and the timestep spacings.
+"""Reverse-process samplers: ancestral DDPM and DDIM here, the multistep solvers
+(DPM-Solver++(2M), (3M) and (2M) SDE, UniPC, iPNDM) in `multistep`, Euler and Heun in `karras`,
+and the timestep spacings.
 
 Each sampler is a plain function over a `denoise(x_t, t) -> (x0, eps)` closure, a noisy start and
 a descending list of training timesteps; `sample` builds those from any `model_fn(x_t, t)`.
@@ -18,7 +19,14 @@ import torch
 from ..choices import check_choice
 from ..deprecation import warn_renamed
 from .forward import Prediction, check_samplable, predict_x0_eps
-from .multistep import sample_dpmpp_2m, sample_dpmpp_3m, sample_ipndm, sample_unipc
+from .karras import sample_euler, sample_heun
+from .multistep import (
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_3m,
+    sample_ipndm,
+    sample_unipc,
+)
 from .noise import Generators, randn
 from .schedules import NoiseSchedule
 from .settings import Sampler, SamplerSettings, Spacing
@@ -83,6 +91,8 @@ def sample(
         x = sample_ddpm(denoise, x_T, steps_iter, generator=generator, variance=variance)
     elif settings.sampler == "ddim":
         x = sample_ddim(denoise, x_T, steps_iter, generator=generator, eta=settings.eta)
+    elif settings.sampler == "dpmpp2m-sde":
+        x = sample_dpmpp_2m_sde(denoise, x_T, steps_iter, generator=generator)
     else:
         x = ODE_SOLVERS[settings.sampler](denoise, x_T, steps_iter)
     return x.clamp(-1, 1)
@@ -95,6 +105,8 @@ ODE_SOLVERS: dict[str, Callable] = {
     "unipc2": functools.partial(sample_unipc, order=2),
     "unipc3": functools.partial(sample_unipc, order=3),
     "ipndm": sample_ipndm,
+    "euler": sample_euler,
+    "heun": sample_heun,
 }
 
 

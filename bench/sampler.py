@@ -1,10 +1,10 @@
-"""Sampler overhead: time spent outside the network per denoising step.
+"""Sampler overhead: time spent outside the network per network call, for every sampler.
 
     python bench/sampler.py                # default preset, 64 px, batch 16, 10 steps per method
     python bench/sampler.py --preset small --steps 20
 
 The network call is timed from inside model_fn, so "sampler" is everything else sample() does
-per step (schedule lookups, the update, noise, callbacks). Goal: <= 5% of the forward time.
+per call (schedule lookups, the update, noise, callbacks). Goal: <= 5% of the forward time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from picodiff.diffusion import NoiseSchedule, sample
+from picodiff.diffusion import SAMPLERS, NoiseSchedule, sample
 from picodiff.models import UNet, UNetConfig
 
 
@@ -32,17 +32,18 @@ def main() -> None:
     schedule = NoiseSchedule.linear(1000)
     shape = (args.batch, 3, args.size, args.size)
     print(f"{args.preset} preset, {args.size} px, batch {args.batch}, {args.steps} steps, CPU")
-    print(f"{'method':<8} {'forward s/step':>15} {'sampler s/step':>15} {'overhead':>9}")
-    for method in ("ddpm", "ddim", "dpmpp2m"):
+    print(f"{'method':<12} {'forward s/call':>15} {'sampler s/call':>15} {'overhead':>9}")
+    for method in SAMPLERS:
         overheads, forwards = [], []
         for repeat in range(args.repeats):
-            in_model = 0.0
+            in_model, calls = 0.0, 0
 
             def model_fn(x, t):
-                nonlocal in_model
+                nonlocal in_model, calls
                 start = time.perf_counter()
                 out = model(x, t)
                 in_model += time.perf_counter() - start
+                calls += 1
                 return out
 
             start = time.perf_counter()
@@ -57,10 +58,10 @@ def main() -> None:
                     generator=torch.Generator().manual_seed(repeat),
                 )
             total = time.perf_counter() - start
-            forwards.append(in_model / args.steps)
-            overheads.append((total - in_model) / args.steps)
+            forwards.append(in_model / calls)
+            overheads.append((total - in_model) / calls)
         forward, overhead = statistics.median(forwards), statistics.median(overheads)
-        print(f"{method:<8} {forward:>15.4f} {overhead:>15.5f} {overhead / forward:>8.2%}")
+        print(f"{method:<12} {forward:>15.4f} {overhead:>15.5f} {overhead / forward:>8.2%}")
 
 
 if __name__ == "__main__":

@@ -40,17 +40,19 @@ def test_fresh_install_serves_the_demo_model(tmp_path):
     try:
         url = re.search(r"http://127\.0\.0\.1:\d+/", server.stdout.readline()).group(0)
         models = json.load(urllib.request.urlopen(url + "api/models", timeout=30))
-        demo = next(m for m in models if m["name"] == "digits-demo")
-        assert demo["valid"] and demo["channels"] == 1 and demo["fid"] is not None
-        request = urllib.request.Request(
-            url + "api/generate?wait=true",
-            method="POST",
-            data=json.dumps({"model": "digits-demo", "n": 2, "seed": 1}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        body = json.load(urllib.request.urlopen(request, timeout=120))
-        image = Image.open(io.BytesIO(base64.b64decode(body["images_base64"][0])))
-        assert image.size == (16, 16) and image.mode == "L"
+        # the real-image model first (the page offers the first valid model), then the digits
+        assert [m["name"] for m in models] == ["fashion-32", "digits-demo"]
+        for model, size in zip(models, (32, 16)):
+            assert model["valid"] and model["channels"] == 1 and model["fid"] is not None
+            request = urllib.request.Request(
+                url + "api/generate?wait=true",
+                method="POST",
+                data=json.dumps({"model": model["name"], "n": 2, "seed": 1}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            body = json.load(urllib.request.urlopen(request, timeout=120))
+            image = Image.open(io.BytesIO(base64.b64decode(body["images_base64"][0])))
+            assert image.size == (size, size) and image.mode == "L"
         page = urllib.request.urlopen(url, timeout=30).read()
         assert b'<div id="root">' in page  # the web page ships in the package
     finally:

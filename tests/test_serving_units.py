@@ -191,6 +191,7 @@ def test_a_model_broken_after_validation_fails_to_load_with_the_reason(tmp_path)
         ({"model": "m", "n": True}, "n", "must be an integer"),
         ({"model": "m", "n": 1.5}, "n", "must be an integer"),
         ({"model": "m", "sampler": "euler"}, "sampler", "must be one of"),
+        ({"model": "m", "spacing": "cosine"}, "spacing", "must be one of"),
         ({"model": "m", "eta": -1}, "eta", "at least 0"),
         ({"model": "m", "seed": -1}, "seed", "at least 0"),
         ({"model": "m", "colour": 1}, "colour", "unknown field"),
@@ -313,7 +314,8 @@ def test_built_web_page_is_served_and_bundled_roots_are_searched(tmp_path):
     (static / "assets").mkdir(parents=True)
     (static / "index.html").write_text("<html>page</html>")
     (static / "assets" / "app.js").write_text("console.log(1)")
-    make_model(tmp_path / "bundled", "demo")
+    for name in ("demo", "digits-demo", "fashion-32"):
+        make_model(tmp_path / "bundled", name)
     app = create_app(
         {
             "models": tmp_path / "user",
@@ -326,9 +328,15 @@ def test_built_web_page_is_served_and_bundled_roots_are_searched(tmp_path):
     assert client.get("/").data == b"<html>page</html>"
     assert client.get("/assets/app.js").data == b"console.log(1)"
     assert client.get("/../secret").status_code == 404
-    assert [m["name"] for m in client.get("/api/models").json] == ["demo"]
+    # the featured models first, in their order (the page offers the first), then by name
+    names = [m["name"] for m in client.get("/api/models").json]
+    assert names == ["fashion-32", "digits-demo", "demo"]
     job = client.post("/api/generate?wait=true", json={"model": "demo", "steps": 2}).json
     assert job["status"] == "done" and len(job["images_base64"]) == 1
+    assert (job["sampler"], job["spacing"]) == ("dpmpp2m", "logsnr")  # the policy's defaults
+    body = {"model": "demo", "steps": 3, "sampler": "unipc3", "spacing": "karras"}
+    job = client.post("/api/generate?wait=true", json=body).json
+    assert job["status"] == "done" and (job["sampler"], job["spacing"]) == ("unipc3", "karras")
     app.extensions["picodiff"].close()
 
 

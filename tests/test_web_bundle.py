@@ -65,6 +65,11 @@ def test_the_wheel_ships_the_page(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     bundle = [p.relative_to(ROOT / "src").as_posix() for p in STATIC.rglob("*") if p.is_file()]
     assert bundle, REBUILD
-    data = ["picodiff/training/presets.yaml", "picodiff/bundled_models/digits-demo/config.json"]
+    data = ["picodiff/training/presets.yaml"]
+    data += [
+        f"picodiff/bundled_models/{name}/{file}"
+        for name in ("digits-demo", "fashion-32")
+        for file in ("config.json", "ema.safetensors")
+    ]
     missing = sorted(set(bundle + data) - names)
     assert not missing, f"pyproject.toml's package data leaves out {missing}"

@@ -8,7 +8,7 @@ or a cascade `NAME.cascade.yaml` listing a base checkpoint and super-resolution 
     stages:
       - path: base-16                 # checkpoint directories, relative to this file
       - path: sr-16-32
-        sampler: dpmpp2m              # optional per stage: sampler, steps, eta, aug_level
+        sampler: dpmpp2m              # optional per stage: sampler, steps, eta, spacing, aug_level
         steps: 20                     # (a request's sampler, steps and eta drive the base)
     fid: 12.3                         # optional: shown by GET /api/models
 
@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from ..bundled import rank
 from ..checkpoint import (
     CONFIG_FILE,
     EMA_FILE,
@@ -46,7 +47,7 @@ from ..sampling.cascade import check_chain
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
-STAGE_OPTIONS = ("sampler", "steps", "eta", "aug_level")
+STAGE_OPTIONS = ("sampler", "steps", "eta", "spacing", "aug_level")
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,13 @@ class ModelEntry:
 
 
 def discover(roots: tuple[Path, ...]) -> dict[str, Path]:
-    """name -> path of every model candidate; a name in an earlier root hides later ones."""
+    """name -> path of every model candidate (in a root: the featured bundled names first,
+    then by name); a name in an earlier root hides later ones."""
     found: dict[str, Path] = {}
     for root in roots:
         if not root.is_dir():
             continue
-        for child in sorted(root.iterdir()):
+        for child in sorted(root.iterdir(), key=lambda c: rank(c.name)):
             if child.name.startswith(".") or child.name == "__pycache__":
                 continue
             is_legacy = child.is_file() and child.suffix in LEGACY_SUFFIXES
@@ -271,7 +273,8 @@ def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dic
 
 def stage_settings(stage: dict[str, Any]) -> SamplerSettings:
     """The sampler settings a cascade file gives one stage (validated by SamplerSettings)."""
-    return SamplerSettings(**{k: stage[k] for k in ("sampler", "steps", "eta") if k in stage})
+    keys = ("sampler", "steps", "eta", "spacing")
+    return SamplerSettings(**{k: stage[k] for k in keys if k in stage})
 
 
 def _legacy_options(path: Path) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def test_cancel_stops_within_one_denoising_step(server):
         ({"model": "tiny", "n": 5}, 422, "n"),
         ({"model": "tiny", "steps": 101}, 422, "steps"),
         ({"model": "tiny", "steps": 1001}, 422, "steps"),
-        ({"model": "tiny", "sampler": "euler"}, 422, "sampler"),
+        ({"model": "tiny", "sampler": "lms"}, 422, "sampler"),
         ({"model": "tiny", "eta": "x"}, 422, "eta"),
         ({"model": "tiny", "extra": 1}, 422, "extra"),
         ([1, 2], 422, None),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picodiff.checkpoint import CONFIG_FILE, EMA_FILE, load_checkpoint
+from picodiff.checkpoint import CONFIG_FILE, EMA_FILE, read_spec
 from picodiff.data import ImageStore
 from picodiff.data.sources.idx import FASHION_LICENCE
 from picodiff.evaluation import fid_kid, load_extractor, reference_features
@@ -54,7 +54,7 @@ def main() -> None:
         "diffusers, same data and budget": {**race["diffusers"][-1], **measured},
         "lucidrains, same data and budget": {**race["lucidrains"][-1], **measured},
     }
-    write_bundle(source, load_checkpoint(source).metadata, quality, generated["fid"])
+    write_bundle(source, read_spec(source).metadata, quality, generated["fid"])
     print(json.dumps(quality, indent=2))
 
 

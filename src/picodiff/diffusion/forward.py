@@ -3,6 +3,8 @@ the network's prediction targets (Ho et al. 2020; Salimans & Ho 2022 for v)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -10,6 +12,25 @@ import torch
 from ..choices import check_choice
 from ..errors import OptionError
 from .schedules import NoiseSchedule
+
+# a sampler's view of the network: (x_t, t) -> (x0, eps) predictions
+Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def half_log_snr(alpha_bar: float) -> float:
+    """lambda = log(alpha / sigma) = (log alpha_bar - log(1 - alpha_bar)) / 2 (+-inf at 1, 0)."""
+    if alpha_bar <= 0.0:
+        return -math.inf
+    if alpha_bar >= 1.0:
+        return math.inf
+    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
+
+
+def sigma_tilde(alpha_bar: float) -> float:
+    """sigma / alpha = sqrt((1 - alpha_bar) / alpha_bar), the variance-exploding noise level
+    (inf at alpha_bar = 0)."""
+    return math.inf if alpha_bar <= 0.0 else ((1 - alpha_bar) / alpha_bar) ** 0.5
+
 
 Prediction = Literal["eps", "v", "x0"]
 

@@ -11,11 +11,11 @@ zero-terminal-SNR start (sigma~ = inf); Heun's correction is skipped on such a s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 
-Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+from .forward import Denoise, sigma_tilde
 
 
 def sample_euler(denoise: Denoise, x: torch.Tensor, steps: Iterable) -> torch.Tensor:
@@ -24,7 +24,7 @@ def sample_euler(denoise: Denoise, x: torch.Tensor, steps: Iterable) -> torch.Te
     for _, t, _, ab_next, report in steps:
         x0, eps = denoise(x, t)
         report(x, x0)
-        x = ab_next**0.5 * (x0 + _sigma_tilde(ab_next) * eps)
+        x = ab_next**0.5 * (x0 + sigma_tilde(ab_next) * eps)
     return x
 
 
@@ -35,7 +35,7 @@ def sample_heun(denoise: Denoise, x: torch.Tensor, steps: Iterable) -> torch.Ten
     for _, t, ab_t, ab_next, report, t_next in _with_next(steps):
         x0, eps = denoise(x, t)
         report(x, x0)
-        s, s_next = _sigma_tilde(ab_t), _sigma_tilde(ab_next)
+        s, s_next = sigma_tilde(ab_t), sigma_tilde(ab_next)
         x_euler = ab_next**0.5 * (x0 + s_next * eps)  # 1. Euler to sigma_next
         if ab_next == 1.0 or math.isinf(s):
             x = x_euler
@@ -44,11 +44,6 @@ def sample_heun(denoise: Denoise, x: torch.Tensor, steps: Iterable) -> torch.Ten
         # 3. x~_next = x~ + (s_next - s) (eps + eps_next) / 2
         x = ab_next**0.5 * (x0 + s_next * eps + (s_next - s) * (eps_next - eps) / 2)
     return x
-
-
-def _sigma_tilde(alpha_bar: float) -> float:
-    """sigma / alpha = sqrt((1 - alpha_bar) / alpha_bar) (inf at alpha_bar = 0)."""
-    return math.inf if alpha_bar <= 0.0 else ((1 - alpha_bar) / alpha_bar) ** 0.5
 
 
 def _with_next(steps: Iterable):

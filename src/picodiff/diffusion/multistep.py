@@ -13,22 +13,12 @@ zero-terminal-SNR start (alpha_bar = 0, lambda = -inf) only ever enters as a fir
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 
+from .forward import Denoise, half_log_snr, sigma_tilde
 from .noise import randn
-
-Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
-
-
-def half_log_snr(alpha_bar: float) -> float:
-    """lambda = log(alpha / sigma) = (log alpha_bar - log(1 - alpha_bar)) / 2 (+inf at 1)."""
-    if alpha_bar <= 0.0:
-        return -math.inf
-    if alpha_bar >= 1.0:
-        return math.inf
-    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
 
 
 class _History:
@@ -41,6 +31,12 @@ class _History:
 
     def push(self, lam: float, x0: torch.Tensor, keep: int) -> None:
         self.lambdas, self.x0s = [*self.lambdas, lam][-keep:], [*self.x0s, x0][-keep:]
+
+    def extrapolated(self, h: float) -> torch.Tensor:
+        """DPM-Solver++(2M)'s D = (1 + 1/2r) x0 - 1/2r x0_prev, r = h_prev / h (eq. 3.5), from
+        the two newest entries."""
+        half_inv_r = h / (2 * (self.lambdas[-1] - self.lambdas[-2]))
+        return (1 + half_inv_r) * self.x0s[-1] - half_inv_r * self.x0s[-2]
 
     def usable(self) -> int:
         """How many newest entries have a finite lambda (a zero-SNR start has none)."""
@@ -83,9 +79,8 @@ def _dpmpp_multistep(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: 
         h = half_log_snr(ab_next) - lam_t
         m0, d = x0, x0
         phi_1 = math.expm1(-h)  # e^{-h} - 1
-        if k == 2:  # D = (1 + 1/2r) x0 - 1/2r x0_prev, r = h_prev / h
-            half_inv_r = h / (2 * (lam_t - history.lambdas[-2]))
-            d = (1 + half_inv_r) * m0 - half_inv_r * history.x0s[-2]
+        if k == 2:
+            d = history.extrapolated(h)
         elif k == 3:
             m1, r0 = history.x0s[-2], (lam_t - history.lambdas[-2]) / h
             d1_0 = (m0 - m1) / r0
@@ -195,10 +190,10 @@ def sample_ipndm(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int 
         # x~_next = x~ + (sigma~_next - sigma~) sum_j w_j eps_{-j}; with x~ + (sigma~_next -
         # sigma~) eps = x0 + sigma~_next eps (the DDIM step), written so that a start at
         # alpha_bar = 0 (sigma~ = inf, first order) stays finite
-        sigma_next = ((1 - ab_next) / ab_next) ** 0.5
+        sigma_next = sigma_tilde(ab_next)
         x_next = x0 + sigma_next * eps
         if len(weights) > 1:
-            step = sigma_next - ((1 - ab_t) / ab_t) ** 0.5
+            step = sigma_next - sigma_tilde(ab_t)
             combined = sum(w * e for w, e in zip(weights, eps_history))
             x_next = x_next + step * (combined - eps)
         x = ab_next**0.5 * x_next
@@ -219,9 +214,8 @@ def sample_dpmpp_2m_sde(denoise: Denoise, x: torch.Tensor, steps: Iterable, *, g
             return x0
         h = half_log_snr(ab_next) - lam_t
         d = x0
-        if history.usable() >= 2:  # D = (1 + 1/2r) x0 - 1/2r x0_prev, r = h_prev / h
-            half_inv_r = h / (2 * (lam_t - history.lambdas[-2]))
-            d = (1 + half_inv_r) * x0 - half_inv_r * history.x0s[-2]
+        if history.usable() >= 2:
+            d = history.extrapolated(h)
         # x_next = (sigma_next / sigma_t) e^{-h} x + alpha_next (1 - e^{-2h}) D
         #          + sigma_next sqrt(1 - e^{-2h}) z
         one_minus = -math.expm1(-2 * h)

@@ -18,7 +18,7 @@ import torch
 
 from ..choices import check_choice
 from ..deprecation import warn_renamed
-from .forward import Prediction, check_samplable, predict_x0_eps
+from .forward import Denoise, Prediction, check_samplable, predict_x0_eps
 from .karras import sample_euler, sample_heun
 from .multistep import (
     sample_dpmpp_2m,
@@ -33,7 +33,6 @@ from .settings import Sampler, SamplerSettings, Spacing
 
 Variance = Literal["beta_tilde", "beta"]
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Denoise = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], "bool | None"]
 
 

@@ -12,10 +12,14 @@ from picodiff.diffusion import NoiseSchedule
 from picodiff.models import UNet, UNetConfig
 
 
-def tiny_checkpoint(path: Path, channels: int = 3, seed: int = 0, T: int = 40, **config) -> Path:
+def tiny_checkpoint(
+    path: Path, channels: int = 3, seed: int = 0, T: int = 40, image_size: int = 16, **config
+) -> Path:
     """A `tiny`-preset checkpoint with random weights, an EMA that differs, cosine schedule."""
     torch.manual_seed(seed)
-    model = UNet(UNetConfig.preset("tiny", image_channels=channels, image_size=16, **config))
+    model = UNet(
+        UNetConfig.preset("tiny", image_channels=channels, image_size=image_size, **config)
+    )
     ema = {k: v * 1.5 if v.is_floating_point() else v for k, v in model.state_dict().items()}
     return save_checkpoint(
         path,

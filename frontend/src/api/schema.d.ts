@@ -701,7 +701,7 @@ export interface components {
             images_base64?: string[];
         };
         Progress: {
-            /** @description denoising step within the current network pass */
+            /** @description denoising steps done by its furthest-advanced images */
             step: number;
             total: number;
             images_done: number;
@@ -726,7 +726,7 @@ export interface components {
             id: string;
             /** @enum {string} */
             status: "queued" | "running" | "done" | "failed" | "cancelled";
-            /** @description denoising step within the current network pass */
+            /** @description denoising steps done by its furthest-advanced images */
             step: number;
             total: number;
             images_done: number;

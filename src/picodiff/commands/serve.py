@@ -28,7 +28,13 @@ from ..serving.config import ServeConfig, default_models_dir
 OPTIONS = [
     ("--host", str, "address to listen on (0.0.0.0 = every network)"),
     ("--port", int, "TCP port (0 = any free port)"),
-    ("--max-batch", int, "images per forward pass, shared across requests (1 = no batching)"),
+    ("--max-batch", int, "images sampled at once, shared across requests (1 = no batching)"),
+    (
+        "--batching",
+        str,
+        "when waiting requests join the running batch: step (at the next network call), job "
+        "(when the batch ends) or none (one request at a time)",
+    ),
     ("--max-n", int, "most images per request"),
     ("--max-steps", int, "most denoising steps per request"),
     ("--queue-size", int, "queued jobs before requests get 429"),

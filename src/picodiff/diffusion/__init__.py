@@ -8,21 +8,21 @@ from .forward import (
     q_sample,
     training_target,
 )
-from .karras import sample_euler, sample_heun
 from .losses import diffusion_loss, min_snr_weight
-from .multistep import (
-    sample_dpmpp_2m,
-    sample_dpmpp_2m_sde,
-    sample_dpmpp_3m,
-    sample_ipndm,
-    sample_unipc,
-)
 from .noise import image_generators
 from .samplers import (
     SamplingCancelled,
     sample,
     sample_ddim,
     sample_ddpm,
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_3m,
+    sample_euler,
+    sample_heun,
+    sample_ipndm,
+    sample_unipc,
+    sampling_steps,
     spaced_timesteps,
 )
 from .schedules import NoiseSchedule, TerminalSNRWarning, rescale_zero_terminal_snr
@@ -66,6 +66,7 @@ __all__ = [
     "sample_heun",
     "sample_ipndm",
     "sample_unipc",
+    "sampling_steps",
     "spaced_timesteps",
     "training_target",
 ]

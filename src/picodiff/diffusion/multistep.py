@@ -1,9 +1,10 @@
 """High-order multistep solvers: DPM-Solver++(2M) and (3M), UniPC, iPNDM (ODEs) and
 DPM-Solver++(2M) SDE.
 
-Each is a plain function over a `denoise(x_t, t) -> (x0, eps)` closure and the steps of
-`samplers._walk` (i, t, alpha_bar_t, alpha_bar_next, report), one network call per step, the last
-step landing on the clean image (alpha_bar = 1). They keep the previous steps' predictions and
+Each is a stepper (`steppers`): a generator over a noisy start and the steps of `samplers._walk`
+(i, t, alpha_bar_t, alpha_bar_next, report) that yields (x_t, t) once per step, is sent the
+network's (x0, eps) predictions there, and returns the image of the last step, which lands on
+the clean image (alpha_bar = 1). They keep the previous steps' predictions and
 raise their order as that history fills, lowering it again on the final steps where the step to
 the clean image is large. In the notation of the papers: alpha_t = sqrt(alpha_bar),
 sigma_t = sqrt(1 - alpha_bar), lambda_t = log(alpha_t / sigma_t) (the half-log-SNR), and a
@@ -17,8 +18,9 @@ from collections.abc import Iterable
 
 import torch
 
-from .forward import Denoise, half_log_snr, sigma_tilde
+from .forward import half_log_snr, sigma_tilde
 from .noise import randn
+from .steppers import Stepper
 
 
 class _History:
@@ -48,25 +50,25 @@ class _History:
         return n
 
 
-def sample_dpmpp_2m(denoise: Denoise, x: torch.Tensor, steps: Iterable) -> torch.Tensor:
+def dpmpp_2m(x: torch.Tensor, steps: Iterable) -> Stepper:
     """DPM-Solver++(2M), Lu et al. 2022 (arXiv 2211.01095) Algorithm 2: data prediction,
     multistep, order 2; first order on the first and last steps (k-diffusion's sample_dpmpp_2m)."""
-    return _dpmpp_multistep(denoise, x, steps, order=2)
+    return _dpmpp_multistep(x, steps, order=2)
 
 
-def sample_dpmpp_3m(denoise: Denoise, x: torch.Tensor, steps: Iterable) -> torch.Tensor:
+def dpmpp_3m(x: torch.Tensor, steps: Iterable) -> Stepper:
     """DPM-Solver++(3M), Lu et al. 2022 (arXiv 2211.01095) sec. 4 and Appendix B: data
     prediction, multistep, order 3. Order 1 on the first step and the last (to the clean image),
     2 on the second; with fewer than 15 steps also 2 on the second-to-last (as diffusers'
     DPMSolverMultistepScheduler with lower_order_final)."""
-    return _dpmpp_multistep(denoise, x, steps, order=3)
+    return _dpmpp_multistep(x, steps, order=3)
 
 
-def _dpmpp_multistep(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int):
+def _dpmpp_multistep(x: torch.Tensor, steps: Iterable, order: int) -> Stepper:
     history = _History(steps)
     total = len(history.steps)
     for i, t, ab_t, ab_next, report in history.steps:
-        x0, _ = denoise(x, t)
+        x0, _ = yield x, t
         report(x, x0)
         lam_t = half_log_snr(ab_t)
         history.push(lam_t, x0, keep=order)
@@ -98,7 +100,7 @@ def _dpmpp_multistep(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: 
     return x
 
 
-def sample_unipc(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int = 3):
+def unipc(x: torch.Tensor, steps: Iterable, order: int = 3) -> Stepper:
     """UniPC, Zhao et al. 2023 (arXiv 2302.04867): the predictor UniP-p (Algorithm 2) followed,
     at every step but the last, by the corrector UniC-p (Algorithm 1), which reuses the network
     call of the step it corrects; data prediction, B(h) = e^h - 1 (the paper's "bh2"). The order
@@ -110,7 +112,7 @@ def sample_unipc(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int 
     total = len(history.steps)
     previous = None  # (x_{i-1}, alpha_bar_{i-1}, the order of its predictor step)
     for i, t, ab_t, ab_next, report in history.steps:
-        x0, _ = denoise(x, t)
+        x0, _ = yield x, t
         report(x, x0)
         lam_t = half_log_snr(ab_t)
         if ab_next == 1.0:  # the final predictor, order 1, lands on x0 (no corrector after)
@@ -174,7 +176,7 @@ _IPNDM_WEIGHTS = (
 )
 
 
-def sample_ipndm(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int = 4):
+def ipndm(x: torch.Tensor, steps: Iterable, order: int = 4) -> Stepper:
     """iPNDM, Zhang & Chen 2023 (DEIS, arXiv 2204.13902) sec. 4 / Appendix: the probability-flow
     ODE dx~/dsigma~ = eps in x~ = x / alpha, sigma~ = sigma / alpha, solved with Adams-Bashforth
     of order up to `order` (1-4) on the history of eps, the order rising by one per step from 1
@@ -183,7 +185,7 @@ def sample_ipndm(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int 
         raise ValueError(f"iPNDM order must be 1 to 4, got {order}")
     eps_history: list[torch.Tensor] = []
     for _, t, ab_t, ab_next, report in steps:
-        x0, eps = denoise(x, t)
+        x0, eps = yield x, t
         report(x, x0)
         eps_history = [eps, *eps_history][:order]
         weights = _IPNDM_WEIGHTS[len(eps_history) - 1]
@@ -200,13 +202,13 @@ def sample_ipndm(denoise: Denoise, x: torch.Tensor, steps: Iterable, order: int 
     return x
 
 
-def sample_dpmpp_2m_sde(denoise: Denoise, x: torch.Tensor, steps: Iterable, *, generator=None):
+def dpmpp_2m_sde(x: torch.Tensor, steps: Iterable, *, generator=None) -> Stepper:
     """DPM-Solver++(2M) SDE, Lu et al. 2022 (arXiv 2211.01095) Appendix, eq. for SDE-DPM-Solver++
     (diffusers' "sde-dpmsolver++", midpoint): data prediction, order 2 after the first step,
     with fresh noise at each step drawn from `generator` (one per image: batch invariant)."""
     history = _History(steps)
     for _, t, ab_t, ab_next, report in history.steps:
-        x0, _ = denoise(x, t)
+        x0, _ = yield x, t
         report(x, x0)
         lam_t = half_log_snr(ab_t)
         history.push(lam_t, x0, keep=2)

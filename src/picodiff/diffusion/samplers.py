@@ -2,8 +2,11 @@
 (DPM-Solver++(2M), (3M) and (2M) SDE, UniPC, iPNDM) in `multistep`, Euler and Heun in `karras`,
 and the timestep spacings.
 
-Each sampler is a plain function over a `denoise(x_t, t) -> (x0, eps)` closure, a noisy start and
-a descending list of training timesteps; `sample` builds those from any `model_fn(x_t, t)`.
+Each sampler is a stepper (`steppers`) over a noisy start and a descending list of training
+timesteps: it yields (x_t, t) for every network call and is sent the (x0, eps) predictions.
+`sampling_steps` wraps one into a generator over raw network calls, (x_t, t [B]) -> the
+network's output; `sample` drives that with any `model_fn(x_t, t)`; `sample_ddim(denoise, x,
+steps)` and its siblings drive one sampler with a `denoise(x_t, t) -> (x0, eps)` closure.
 Every sampler walks t_0 > t_1 > ... > t_{n-1} and finally to the clean image (alpha_bar = 1).
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -19,21 +22,18 @@ import torch
 from ..choices import check_choice
 from ..deprecation import warn_renamed
 from .forward import Denoise, Prediction, check_samplable, predict_x0_eps
-from .karras import sample_euler, sample_heun
-from .multistep import (
-    sample_dpmpp_2m,
-    sample_dpmpp_2m_sde,
-    sample_dpmpp_3m,
-    sample_ipndm,
-    sample_unipc,
-)
+from .karras import euler, heun
+from .multistep import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, ipndm, unipc
 from .noise import Generators, randn
 from .schedules import NoiseSchedule
 from .settings import Sampler, SamplerSettings, Spacing
+from .steppers import Stepper, drive, relay
 
 Variance = Literal["beta_tilde", "beta"]
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], "bool | None"]
+# yields the network calls (x_t, t [B]), is sent the network's output, returns x_0 in [-1, 1]
+NetworkSteps = Generator[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]
 
 
 class SamplingCancelled(Exception):
@@ -45,7 +45,17 @@ class SamplingCancelled(Exception):
 
 
 def sample(
-    model_fn: ModelFn,
+    model_fn: ModelFn, schedule: NoiseSchedule, shape: Sequence[int], **options
+) -> torch.Tensor:
+    """Draw x_0 ~ p_theta in [-1, 1] by running a reverse-process sampler.
+
+    model_fn(x_t, t) gets t as an int64 tensor [B] of training timesteps in [0, T); the options
+    are those of `sampling_steps`.
+    """
+    return drive(sampling_steps(schedule, shape, **options), lambda call: model_fn(*call))
+
+
+def sampling_steps(
     schedule: NoiseSchedule,
     shape: Sequence[int],
     *,
@@ -61,10 +71,11 @@ def sample(
     spacing: Spacing | None = None,
     device: torch.device | str | None = None,
     method: str | None = None,
-) -> torch.Tensor:
-    """Draw x_0 ~ p_theta in [-1, 1] by running a reverse-process sampler.
+) -> NetworkSteps:
+    """A reverse-process sampler as a generator of network calls: it yields (x_t, t), t an
+    int64 tensor [B] of training timesteps in [0, T), is sent the network's output for them,
+    and returns x_0 ~ p_theta in [-1, 1]. Everything is checked before the first call.
 
-    model_fn(x_t, t) gets t as an int64 tensor [B] of training timesteps in [0, T).
     sampler, steps, eta and spacing are resolved by `SamplerSettings` (default steps: T for
     "ddpm", where fewer respaces the schedule as in Nichol & Dhariwal 2021 sec. 4; 50 for "ddim";
     20 for "dpmpp2m"; never more than T). callback(i, total, x_t, x0_pred) runs after each model
@@ -83,30 +94,41 @@ def sample(
         x_T = randn(shape, generator, device=device)
     elif tuple(x_T.shape) != tuple(shape):
         raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
-    denoise = make_denoiser(model_fn, schedule, prediction, clip_x0)
     alpha_bars = [float(schedule.alpha_bars[t]) for t in timesteps]
-    steps_iter = _walk(timesteps, alpha_bars, callback)
-    if settings.sampler == "ddpm":
-        x = sample_ddpm(denoise, x_T, steps_iter, generator=generator, variance=variance)
-    elif settings.sampler == "ddim":
-        x = sample_ddim(denoise, x_T, steps_iter, generator=generator, eta=settings.eta)
-    elif settings.sampler == "dpmpp2m-sde":
-        x = sample_dpmpp_2m_sde(denoise, x_T, steps_iter, generator=generator)
-    else:
-        x = ODE_SOLVERS[settings.sampler](denoise, x_T, steps_iter)
-    return x.clamp(-1, 1)
+    walk = _walk(timesteps, alpha_bars, callback)
+    options = {
+        "ddpm": {"generator": generator, "variance": variance},
+        "ddim": {"generator": generator, "eta": settings.eta},
+        "dpmpp2m-sde": {"generator": generator},
+    }.get(settings.sampler, {})
+    stepper = STEPPERS[settings.sampler](x_T, walk, **options)
+    return _clamped(relay(stepper, _timestep_rows, denoiser(schedule, prediction, clip_x0)))
 
 
-# the deterministic multistep solvers, by sampler name
-ODE_SOLVERS: dict[str, Callable] = {
-    "dpmpp2m": sample_dpmpp_2m,
-    "dpmpp3m": sample_dpmpp_3m,
-    "unipc2": functools.partial(sample_unipc, order=2),
-    "unipc3": functools.partial(sample_unipc, order=3),
-    "ipndm": sample_ipndm,
-    "euler": sample_euler,
-    "heun": sample_heun,
-}
+def _clamped(steps: NetworkSteps) -> NetworkSteps:
+    return (yield from steps).clamp(-1, 1)
+
+
+def _timestep_rows(call: tuple[torch.Tensor, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stepper's (x_t, t) as a network call: t repeated for every row."""
+    x, t = call
+    return x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+
+
+def denoiser(schedule: NoiseSchedule, prediction: str, clip_x0: bool):
+    """reply((x_t, t), output) -> (x0, eps): the predictions implied by the network's output,
+    x0 clipped to [-1, 1] (and eps made consistent with it) if asked."""
+    alpha_bars = schedule.alpha_bars.tolist()
+
+    def reply(call: tuple[torch.Tensor, int], output: torch.Tensor):
+        x, t = call
+        x0, eps = predict_x0_eps(prediction, x, output.to(x.dtype), alpha_bars[t])  # type: ignore
+        if clip_x0:
+            x0 = x0.clamp(-1, 1)
+            eps = (x - alpha_bars[t] ** 0.5 * x0) / (1 - alpha_bars[t]) ** 0.5
+        return x0, eps
+
+    return reply
 
 
 def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: Spacing = "linear") -> list[int]:
@@ -162,22 +184,6 @@ def _distinct_descending(timesteps: list[int], T: int) -> list[int]:
     return out
 
 
-def make_denoiser(model_fn: ModelFn, schedule: NoiseSchedule, prediction: str, clip_x0: bool):
-    """Wrap model_fn into denoise(x_t, t) -> (x0, eps), clipping x0 to [-1, 1] if asked."""
-    alpha_bars = schedule.alpha_bars.tolist()
-
-    def denoise(x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        output = model_fn(x, t_batch).to(x.dtype)
-        x0, eps = predict_x0_eps(prediction, x, output, alpha_bars[t])
-        if clip_x0:
-            x0 = x0.clamp(-1, 1)
-            eps = (x - alpha_bars[t] ** 0.5 * x0) / (1 - alpha_bars[t]) ** 0.5
-        return x0, eps
-
-    return denoise
-
-
 # A step: (i, t, alpha_bar_t, alpha_bar_next, report), alpha_bar_next = 1 at the last step.
 Step = tuple[int, int, float, float, Callable[[torch.Tensor, torch.Tensor], None]]
 
@@ -194,17 +200,12 @@ def _walk(timesteps: list[int], alpha_bars: list[float], callback: Callback | No
         yield i, t, alpha_bars[i], alpha_bar_next, report
 
 
-def sample_ddpm(
-    denoise: Denoise,
-    x: torch.Tensor,
-    steps: Iterator[Step],
-    *,
-    generator=None,
-    variance="beta_tilde",
-) -> torch.Tensor:
+def ddpm(
+    x: torch.Tensor, steps: Iterator[Step], *, generator=None, variance="beta_tilde"
+) -> Stepper:
     """Ancestral sampling, Ho et al. 2020 Algorithm 2, on a possibly respaced schedule."""
     for _, t, ab_t, ab_next, report in steps:
-        x0, _ = denoise(x, t)
+        x0, _ = yield x, t
         report(x, x0)
         # 1. the (respaced) step's beta: beta = 1 - ab_t / ab_next
         beta = 1 - ab_t / ab_next
@@ -219,12 +220,10 @@ def sample_ddpm(
     return x
 
 
-def sample_ddim(
-    denoise: Denoise, x: torch.Tensor, steps: Iterator[Step], *, generator=None, eta=0.0
-) -> torch.Tensor:
+def ddim(x: torch.Tensor, steps: Iterator[Step], *, generator=None, eta=0.0) -> Stepper:
     """DDIM, Song et al. 2020 eq. 12; eta = 0 is deterministic, eta = 1 matches DDPM noise."""
     for _, t, ab_t, ab_next, report in steps:
-        x0, eps = denoise(x, t)
+        x0, eps = yield x, t
         report(x, x0)
         # 1. sigma_t(eta), eq. 16
         sigma = eta * ((1 - ab_next) / (1 - ab_t) * (1 - ab_t / ab_next)) ** 0.5
@@ -233,3 +232,34 @@ def sample_ddim(
         if sigma > 0:
             x = x + sigma * randn(x.shape, generator, device=x.device, dtype=x.dtype)
     return x
+
+
+# every sampler's stepper, by name
+STEPPERS: dict[str, Callable[..., Stepper]] = {
+    "ddpm": ddpm,
+    "ddim": ddim,
+    "dpmpp2m": dpmpp_2m,
+    "dpmpp3m": dpmpp_3m,
+    "unipc2": functools.partial(unipc, order=2),
+    "unipc3": functools.partial(unipc, order=3),
+    "ipndm": ipndm,
+    "dpmpp2m-sde": dpmpp_2m_sde,
+    "euler": euler,
+    "heun": heun,
+}
+
+
+def driven(stepper: Callable[..., Stepper]) -> Callable[..., torch.Tensor]:
+    """The sampler as a plain function: run(denoise, x, steps, **options) -> its last image."""
+
+    @functools.wraps(stepper)
+    def run(denoise: Denoise, x: torch.Tensor, steps, **options) -> torch.Tensor:
+        return drive(stepper(x, steps, **options), lambda call: denoise(*call))
+
+    return run
+
+
+sample_ddpm, sample_ddim = driven(ddpm), driven(ddim)
+sample_dpmpp_2m, sample_dpmpp_3m = driven(dpmpp_2m), driven(dpmpp_3m)
+sample_dpmpp_2m_sde, sample_unipc, sample_ipndm = driven(dpmpp_2m_sde), driven(unipc), driven(ipndm)
+sample_euler, sample_heun = driven(euler), driven(heun)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +24,7 @@ from ..diffusion.noise import derive_seed
 from ..diffusion.samplers import Callback
 from ..errors import UserError
 from ..models import UNetConfig
-from .engine import OnViolation, sample_images
+from .engine import NetworkCall, OnViolation, image_steps, run_alone
 
 Rows = Sequence[tuple[int, int]]  # (seed, image index) per image
 
@@ -74,7 +74,16 @@ class Cascade:
         """Images start..start+n-1 of `seed`; returns every stage's output, the last one last."""
         return self.sample_rows([(seed, i) for i in range(start, start + n)], callback)
 
-    def sample_rows(
+    def sample_rows(self, rows: Rows, callback: Callback | None = None, **options):
+        """One image per (seed, index) row; every stage's output, the last one last.
+
+        options (see `steps`): `base` replaces the base stage's settings (a server request's
+        sampler and steps); `seconds`, if given, receives each stage's sampling time;
+        `on_violation`. callback(i, total, x_t, x0) counts the steps of all stages together.
+        """
+        return run_alone(self.steps(rows, callback, **options), None)
+
+    def steps(
         self,
         rows: Rows,
         callback: Callback | None = None,
@@ -82,13 +91,9 @@ class Cascade:
         base: SamplerSettings | None = None,
         seconds: list[float] | None = None,
         on_violation: OnViolation | None = None,
-    ) -> list[torch.Tensor]:
-        """One image per (seed, index) row; every stage's output, the last one last.
-
-        `base` replaces the base stage's settings (a server request's sampler and steps).
-        callback(i, total, x_t, x0) counts the steps of all stages together; `seconds`, if
-        given, receives each stage's sampling time.
-        """
+    ) -> Generator[NetworkCall, torch.Tensor, list[torch.Tensor]]:
+        """`sample_rows` as a generator of the network calls of every stage in turn (see
+        `image_steps`); it returns every stage's output."""
         stages = self.stages
         if base is not None:
             stages = [_resolved(stages[0], base), *stages[1:]]
@@ -98,7 +103,7 @@ class Cascade:
         done = 0
         for k, stage in enumerate(stages):
             began = time.perf_counter()
-            images = sample_images(
+            images = yield from image_steps(
                 stage.checkpoint,
                 indices,
                 stage.settings,

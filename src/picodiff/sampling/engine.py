@@ -1,13 +1,20 @@
 """The sampling engine: the one place that turns a model, rows of (seed, index), sampler settings
 and a callback into images. The CLI, `fid`, `report`, cascades, the server and the trainer's
-sample grids all draw through `sample_images`.
+sample grids all draw through it.
 
-Two things make image (seed, i) the same bits whatever batch it is drawn in:
+`image_steps` is the engine as a generator of `NetworkCall`s: it yields what it needs the
+network for, is sent the output, and returns the images. `sample_images` runs one such batch by
+itself; the server's worker runs many, each at its own step, through shared calls
+(`call_network`: one pass of a network over the rows of several calls, each row at its own
+t).
+
+Two things make image (seed, i) the same bits whatever batch or call it is drawn in:
 - noise: image i's noise comes from its own generator, seeded from (seed, i)
   (`picodiff.diffusion.image_generators`), so it does not depend on its batch;
 - the network is always called on blocks of exactly `micro_batch` images
   (`picodiff.models.batching`), so a row's result depends only on the block's shape, never on
-  the other rows, as long as M (and each process's thread count) stays the same.
+  the other rows (nor their timesteps), as long as M (and each process's thread count) stays
+  the same.
 
 Every network output is checked: NaN or inf raises NonFiniteOutput (no image is returned), and a
 final x0 prediction far outside [-1, 1] is reported to `on_violation`.
@@ -16,16 +23,18 @@ final x0 prediction far outside [-1, 1] is reported to `on_violation`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..checkpoint import Checkpoint
 from ..deprecation import warn_renamed
-from ..diffusion import SamplerSettings, image_generators, predict_x0_eps, sample
-from ..diffusion.samplers import Callback, ModelFn
+from ..diffusion import SamplerSettings, image_generators, predict_x0_eps, sampling_steps
+from ..diffusion.samplers import Callback
+from ..diffusion.steppers import drive, relay
 from ..diffusion.superres import sampling_inputs
 from ..errors import UserError
 from ..models.batching import default_micro_batch, micro_batched
@@ -46,7 +55,39 @@ class NonFiniteOutput(UserError, RuntimeError):
         self.step, self.total = step, total
 
 
+@dataclass(frozen=True, eq=False)
+class NetworkCall:
+    """What a batch of images needs from a network: its output at x [B, C, H, W] and
+    timesteps t [B], with per-row keyword inputs (a super-resolution stage's conditioning)."""
+
+    net: nn.Module
+    x: torch.Tensor
+    t: torch.Tensor
+    inputs: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+
+ImageSteps = Generator[NetworkCall, torch.Tensor, torch.Tensor]
+
+
 def sample_images(
+    model: Checkpoint,
+    indices: Sequence[int],
+    settings: SamplerSettings | None = None,
+    *,
+    micro_batch: int | None = None,
+    **options,
+) -> torch.Tensor:
+    """Images (seed, index) for each index: [len(indices), C, H, W] in [-1, 1].
+
+    options (see `image_steps`): `seed`, one seed for every index or one per index; for a
+    super-resolution model `low_res` [B, C, h, w] in [-1, 1], noised at `aug_level` (a
+    fraction of T; default: the level it was trained to be sampled at); `callback` and
+    `on_violation`. micro_batch defaults to 4 on a CPU, 64 on a GPU.
+    """
+    return run_alone(image_steps(model, indices, settings, **options), micro_batch)
+
+
+def image_steps(
     model: Checkpoint,
     indices: Sequence[int],
     settings: SamplerSettings | None = None,
@@ -54,46 +95,63 @@ def sample_images(
     seed: int | Sequence[int] = 0,
     low_res: torch.Tensor | None = None,
     aug_level: float | None = None,
-    micro_batch: int | None = None,
     callback: Callback | None = None,
     on_violation: OnViolation | None = None,
-) -> torch.Tensor:
-    """Images (seed, index) for each index: [len(indices), C, H, W] in [-1, 1].
-
-    `seed` is one seed for every index, or one per index. A super-resolution model also takes
-    `low_res` [B, C, h, w] in [-1, 1], noised at `aug_level` (a fraction of T; default: the
-    level it was trained to be sampled at). micro_batch defaults to 4 on a CPU, 64 on a GPU.
-    """
+) -> ImageSteps:
+    """`sample_images` as a generator: yields a NetworkCall per network evaluation, is sent
+    the network's output, returns the images. Run it inside torch.inference_mode()."""
     settings = (settings or SamplerSettings()).resolve(model.schedule.T)
     seeds = [seed] * len(indices) if isinstance(seed, int) else list(seed)
     if len(seeds) != len(indices):
         raise ValueError(f"got {len(seeds)} seeds for {len(indices)} images")
     generators = [g for s, i in zip(seeds, indices) for g in image_generators(s, [i])]
     device = next(model.model.parameters()).device
-    network = micro_batched(model.model, micro_batch or default_micro_batch(device))
-    config = model.config
+    config, inputs = model.config, {}
     if config.low_res_size:
         if low_res is None or len(low_res) != len(indices):
             raise ValueError("a super-resolution model needs one low_res image per index")
         level = _aug_timestep(model, aug_level)
-        network = partial(
-            network, **sampling_inputs(model.schedule, low_res, level, generators, device)
-        )
+        inputs = sampling_inputs(model.schedule, low_res, level, generators, device)
     shape = (len(indices), config.image_channels, config.image_size, config.image_size)
+    steps = sampling_steps(
+        model.schedule,
+        shape,
+        sampler=settings.sampler,
+        steps=settings.steps,
+        eta=settings.eta,
+        spacing=settings.spacing,
+        generator=generators,
+        prediction=model.prediction,  # type: ignore[arg-type]
+        callback=callback,
+        device=device,
+    )
+
+    def ask(call: tuple[torch.Tensor, torch.Tensor]) -> NetworkCall:
+        return NetworkCall(model.model, *call, inputs)
+
+    return relay(steps, ask, _checker(model, settings.steps, on_violation))  # type: ignore
+
+
+def call_network(calls: Sequence[NetworkCall], micro_batch: int) -> list[torch.Tensor]:
+    """Each call's output from one micro-batched pass of their network over all their rows,
+    each row at its own timestep (the calls must share one network)."""
+    net = calls[0].net
+    if any(call.net is not net for call in calls):
+        raise ValueError("call_network takes calls to one network")
+    inputs = {name: torch.cat([c.inputs[name] for c in calls]) for name in calls[0].inputs}
+    x, t = torch.cat([c.x for c in calls]), torch.cat([c.t for c in calls])
+    out = micro_batched(net, micro_batch)(x, t, **inputs)
+    return list(out.split([len(c.x) for c in calls]))
+
+
+def run_alone(steps: Generator[NetworkCall, torch.Tensor, object], micro_batch: int | None):
+    """Run a generator of network calls by itself to its result."""
+
+    def answer(call: NetworkCall) -> torch.Tensor:
+        return call_network([call], micro_batch or default_micro_batch(call.x.device))[0]
+
     with torch.inference_mode():
-        return sample(
-            _checked(network, model, settings.steps, on_violation),  # type: ignore[arg-type]
-            model.schedule,
-            shape,
-            sampler=settings.sampler,
-            steps=settings.steps,
-            eta=settings.eta,
-            spacing=settings.spacing,
-            generator=generators,
-            prediction=model.prediction,  # type: ignore[arg-type]
-            callback=callback,
-            device=device,
-        )
+        return drive(steps, answer)
 
 
 def sample_batches(
@@ -119,14 +177,14 @@ def sample_batches(
         yield batch, to_uint8(images)
 
 
-def _checked(network: ModelFn, model: Checkpoint, steps: int, on_violation: OnViolation | None):
-    """The network, raising NonFiniteOutput on NaN/inf and reporting a last-step x0 outside
-    [-1, 1] (`on_violation("x0_range")`)."""
+def _checker(model: Checkpoint, steps: int, on_violation: OnViolation | None):
+    """reply(call, output) -> output, raising NonFiniteOutput on NaN/inf and reporting a
+    last-step x0 outside [-1, 1] (`on_violation("x0_range")`)."""
     alpha_bar_0 = float(model.schedule.alpha_bars[0])
     calls = itertools.count()
 
-    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = network(x, t)
+    def reply(call: tuple[torch.Tensor, torch.Tensor], out: torch.Tensor) -> torch.Tensor:
+        x, t = call
         step = next(calls)
         if not bool(torch.isfinite(out).all()):
             raise NonFiniteOutput(step, steps)
@@ -136,7 +194,7 @@ def _checked(network: ModelFn, model: Checkpoint, steps: int, on_violation: OnVi
                 on_violation("x0_range")
         return out
 
-    return model_fn
+    return reply
 
 
 def _aug_timestep(model: Checkpoint, level: float | None) -> int:

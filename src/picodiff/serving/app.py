@@ -56,6 +56,7 @@ def build_services(config: ServeConfig) -> Services:
         max_batch=config.max_batch,
         queue_size=config.queue_size,
         preview_every=config.preview_every,
+        batching=config.batching,  # type: ignore[arg-type]
     )
     rollouts = Rollouts.load(config.rollout, manager, metrics)
     queue.listeners += [rollouts.record, _log_job]

@@ -7,11 +7,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..bundled import BUNDLED_MODELS_DIR
+from ..choices import check_choice
 
 PACKAGE_DIR = Path(__file__).parent
+# when a waiting job's rows may join the running ones: at the next network call, when the
+# running batch ends (jobs of equal settings only), or never (one job at a time)
+Batching = Literal["step", "job", "none"]
 STATIC_DIR = PACKAGE_DIR / "static"  # the web page's build (frontend/), served at / when present
 
 
@@ -34,7 +38,8 @@ class ServeConfig:
     port: int = 8000
     threads: int = 32  # waitress threads: each waiting (?wait=true) or SSE client holds one
     devices: tuple[str, ...] = ()  # one worker each; () = every CUDA device, else the CPU
-    max_batch: int = 16  # images per forward pass, across jobs that can share one
+    max_batch: int = 16  # images sampled at once, across jobs
+    batching: Batching = "step"  # when rows may join the running batch (see serving.queue)
     max_n: int = 16  # images per request
     max_steps: int = 1000  # denoising steps per request
     max_body_bytes: int = 16 * 1024
@@ -52,6 +57,7 @@ class ServeConfig:
         for name in ("max_batch", "max_n", "max_steps", "max_body_bytes", "queue_size", "threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_choice("batching", self.batching, Batching)
         if self.memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
 

@@ -4,7 +4,7 @@ loaded on one device once per model version and sampled through the sampling eng
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +12,7 @@ import torch
 from ..checkpoint import Checkpoint, load_checkpoint, load_legacy
 from ..diffusion import NoiseSchedule, SamplerSettings
 from ..diffusion.samplers import Callback
-from ..sampling import Cascade, NonFiniteOutput, OnViolation, Stage
+from ..sampling import Cascade, NetworkCall, NonFiniteOutput, OnViolation, Stage, run_alone
 from .catalog import ModelEntry, stage_settings
 
 __all__ = ["NonFiniteOutput", "ServedModel", "load_model"]
@@ -21,7 +21,8 @@ __all__ = ["NonFiniteOutput", "ServedModel", "load_model"]
 @dataclass
 class ServedModel:
     """A loaded model: `sample` draws the rows (seed, index) with the request's settings (for
-    a cascade, the base stage's; the other stages keep their cascade file's)."""
+    a cascade, the base stage's; the other stages keep their cascade file's); `steps` is the
+    same as a generator of network calls, for the worker that batches them step by step."""
 
     entry: ModelEntry
     cascade: Cascade
@@ -30,15 +31,20 @@ class ServedModel:
     def nbytes(self) -> int:
         return self.entry.nbytes
 
-    def sample(
+    def sample(self, rows: Sequence[tuple[int, int]], settings: SamplerSettings, **options):
+        """The final images [len(rows), C, H, W] in [-1, 1] (options: those of `steps`)."""
+        return run_alone(self.steps(rows, settings, **options), None)
+
+    def steps(
         self,
         rows: Sequence[tuple[int, int]],
         settings: SamplerSettings,
         callback: Callback | None = None,
         on_violation: OnViolation | None = None,
-    ) -> torch.Tensor:
-        """The final images [len(rows), C, H, W] in [-1, 1]."""
-        outputs = self.cascade.sample_rows(rows, callback, base=settings, on_violation=on_violation)
+    ) -> Generator[NetworkCall, torch.Tensor, torch.Tensor]:
+        """`sample` as a generator of network calls (see `picodiff.sampling.image_steps`)."""
+        cascade = self.cascade.steps(rows, callback, base=settings, on_violation=on_violation)
+        outputs = yield from cascade
         return outputs[-1]
 
 

@@ -29,7 +29,7 @@ class Job:
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
-    step: int = 0  # within the current forward pass
+    step: int = 0  # denoising steps done by its furthest-advanced images
     total: int = 0
     eta_seconds: float | None = None
     images: list[bytes | None] = field(default_factory=list)

@@ -51,10 +51,10 @@ class Metrics:
             "picodiff_job_latency_seconds", "submission to completion of a job", LATENCY_BUCKETS
         )
         self.step_time = histogram(
-            "picodiff_denoise_step_seconds", "one denoising step of a batch", STEP_BUCKETS
+            "picodiff_denoise_step_seconds", "one denoising step of a running job", STEP_BUCKETS
         )
         self.batch_size = histogram(
-            "picodiff_batch_images", "images per forward pass", BATCH_BUCKETS
+            "picodiff_batch_images", "images per network call", BATCH_BUCKETS
         )
 
     def export(self) -> bytes:

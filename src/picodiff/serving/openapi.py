@@ -219,7 +219,7 @@ MODEL = _object(
     },
 )
 PROGRESS = _object(
-    step={"type": "integer", "description": "denoising step within the current network pass"},
+    step={"type": "integer", "description": "denoising steps done by its furthest-advanced images"},
     total=INTEGER,
     images_done=INTEGER,
     eta_seconds=_maybe("number"),

@@ -1,9 +1,15 @@
-"""The generation queue: one worker thread per device, request batching across jobs.
+"""The generation queue: one worker thread per device, batching across jobs step by step.
 
-The worker takes the oldest job with images left, then fills a forward pass of up to
-`max_batch` images round-robin from every waiting job with the same model, sampler, steps and
-eta (oldest first, so no job starves). Each image is seeded from (job seed, image index), so it
-is the same whatever batch it was drawn in.
+Every image being drawn is a row of a cohort (rows of one job started together, with their own
+sampler state). The worker advances every running cohort by one network evaluation per tick:
+one call per network over all their rows, each row at its own timestep, whatever its sampler or
+step count. Rows of a newly arrived job join at the next tick while fewer than `max_batch` rows
+are running (oldest job first, round-robin across jobs, so none starves); finished and
+cancelled rows leave at once. Each image is seeded from (job seed, image index) and the network
+is called on fixed-size blocks, so an image is the same bits whatever it was drawn beside.
+
+`batching` chooses when rows may join: "step" (as above), "job" (the older policy: a batch of
+jobs with equal settings runs to its end before the next starts) or "none" (one job at a time).
 """
 
 from __future__ import annotations
@@ -13,19 +19,32 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 
 import torch
 
+from ..choices import check_choice
 from ..diffusion import SamplingCancelled
+from ..models.batching import default_micro_batch
 from ..pixels import make_grid, png_bytes, to_uint8
-from ..sampling import NonFiniteOutput
+from ..sampling import NetworkCall, NonFiniteOutput, call_network
+from .config import Batching
 from .jobs import Job
 from .logs import log_event
 from .manager import ModelManager, ModelUnavailable, UnknownModel
 from .metrics import Metrics
 
-Rows = list[tuple[Job, int]]  # (job, image index) per row of a forward pass
+
+@dataclass(eq=False)
+class Cohort:
+    """Rows of one job drawn together: the engine's generator and the call it waits for."""
+
+    job: Job
+    indices: list[int]
+    steps: Generator[NetworkCall, torch.Tensor, torch.Tensor] | None = None
+    call: NetworkCall | None = None
+    last: float = field(default_factory=time.perf_counter)
 
 
 class QueueFull(Exception):
@@ -47,9 +66,11 @@ class GenerationQueue:
         max_batch: int = 8,
         queue_size: int = 64,
         preview_every: int = 0,
+        batching: Batching = "step",
     ):
         self.manager, self.metrics = manager, metrics
         self.max_batch, self.queue_size, self.preview_every = max_batch, queue_size, preview_every
+        self.batching = check_choice("batching", batching, Batching)
         self.listeners: list[Callable[[Job], None]] = []  # called once per finished job
         self._active: list[Job] = []
         self._cond = threading.Condition()
@@ -86,7 +107,7 @@ class GenerationQueue:
             self._cond.notify_all()
 
     def cancel(self, job: Job) -> bool:
-        """Cancel a job: at once if queued, within one denoising step if running."""
+        """Cancel a job: at once if queued; a running one's rows leave at the next step."""
         if not job.finish("cancelled"):
             return False
         self._retire(job)
@@ -94,71 +115,130 @@ class GenerationQueue:
 
     # --- the worker -------------------------------------------------------------------------
     def _work(self, device: str) -> None:
+        running: list[Cohort] = []
+        micro_batch = default_micro_batch(device)
         while not self._stop.is_set():
-            rows = self._take_batch()
-            if rows:
-                self._run(rows, device)
+            running = [c for c in running if self._wanted(c)]
+            with torch.inference_mode():
+                running += [c for c in self._admit(running) if self._start(c, device)]
+                if running:
+                    self._tick(running, micro_batch)
+            running = [c for c in running if c.call is not None]
 
-    def _take_batch(self) -> Rows:
-        """Rows for one forward pass: the oldest job's key, filled round-robin across jobs."""
+    def _admit(self, running: list[Cohort]) -> list[Cohort]:
+        """New cohorts: rows of waiting jobs, oldest first and round-robin, that may join now."""
         with self._cond:
-            self._cond.wait_for(lambda: self._stop.is_set() or self._ready(), timeout=1.0)
+            if not running:
+                self._cond.wait_for(lambda: self._stop.is_set() or self._ready(), timeout=1.0)
             ready = self._ready()
-            if not ready:
+            if not ready or (running and self.batching != "step"):
                 return []
-            group = [j for j in ready if j.key == ready[0].key]
-            rows: Rows = []
-            while len(rows) < self.max_batch and any(j.pending for j in group):
-                for job in group:
-                    if job.pending and len(rows) < self.max_batch:
-                        rows.append((job, job.pending.popleft()))
-            return rows
+            if self.batching == "job":
+                ready = [j for j in ready if j.key == ready[0].key]
+            elif self.batching == "none":
+                ready = ready[:1]
+            capacity = self.max_batch - sum(len(c.indices) for c in running)
+            taken: dict[Job, list[int]] = {}
+            while capacity > 0 and any(j.pending for j in ready):
+                for job in ready:
+                    if job.pending and capacity > 0:
+                        taken.setdefault(job, []).append(job.pending.popleft())
+                        capacity -= 1
+            return [Cohort(job, indices) for job, indices in taken.items()]
 
     def _ready(self) -> list[Job]:
         return [j for j in self._active if j.pending and not j.is_finished]
 
-    def _run(self, rows: Rows, device: str) -> None:
-        jobs = list(dict.fromkeys(job for job, _ in rows))
-        for job in jobs:
-            if job.status == "queued":
-                job.update(status="running", started=time.time())
-        request = jobs[0].request
-        self.metrics.batch_size.labels(request.model).observe(len(rows))
+    def _start(self, cohort: Cohort, device: str) -> bool:
+        """Load the cohort's model and ask for its first network call; False if it failed."""
+        job = cohort.job
+        if job.status == "queued":
+            job.update(status="running", started=time.time())
+        request = job.request
         try:
             model = self.manager.get(request.model, device)
-            for job in jobs:  # the version that actually draws (a reload may have changed it)
-                job.version = model.entry.version or job.version
-            images = model.sample(
-                [(job.request.seed, index) for job, index in rows],
+            job.version = model.entry.version or job.version  # the version that draws
+            cohort.steps = model.steps(
+                [(request.seed, index) for index in cohort.indices],
                 request.settings,
-                callback=PassProgress(self, rows),
+                callback=CohortProgress(self, cohort),
                 on_violation=self._violation(request.model),
             )
-            self._deliver(rows, images)
-        except SamplingCancelled:
-            pass  # every job of the pass was cancelled
+            cohort.call = next(cohort.steps)
+            return True
         except (ModelUnavailable, UnknownModel) as err:  # broken or removed since queued
-            self._fail(jobs, 503, str(err))
+            self._fail(job, 503, str(err))
+        except Exception as err:
+            self._crashed(job, err)
+        return False
+
+    def _tick(self, running: list[Cohort], micro_batch: int) -> None:
+        """One network evaluation for every running cohort: one call per network."""
+        by_net: dict[int, list[Cohort]] = {}
+        for cohort in running:
+            by_net.setdefault(id(cohort.call.net), []).append(cohort)  # type: ignore[union-attr]
+        for group in by_net.values():
+            self.metrics.batch_size.labels(group[0].job.model).observe(
+                sum(len(c.indices) for c in group)
+            )
+            try:
+                outputs = call_network([c.call for c in group], micro_batch)  # type: ignore
+            except Exception as err:
+                for cohort in group:
+                    cohort.call = None
+                    self._crashed(cohort.job, err)
+                continue
+            for cohort, output in zip(group, outputs):
+                self._advance(cohort, output)
+
+    def _advance(self, cohort: Cohort, output: torch.Tensor) -> None:
+        """Send a cohort its network output; deliver its images when it finishes."""
+        job, cohort.call = cohort.job, None
+        if job.is_finished:
+            self._release(cohort)
+            return
+        try:
+            cohort.call = cohort.steps.send(output)  # type: ignore[union-attr]
+        except StopIteration as done:
+            self._deliver(cohort, done.value)
+        except SamplingCancelled:
+            self._release(cohort)
         except NonFiniteOutput as err:
-            self._violation(request.model)("nan")
-            self._fail(jobs, 500, f"model {request.model!r}: {err}")
-        except Exception as err:  # never kill the worker; the log has the traceback
-            log_event("worker_error", logging.ERROR, error=repr(err), trace=traceback.format_exc())
-            self._fail(jobs, 500, f"internal error while sampling ({type(err).__name__}: {err})")
+            self._violation(job.model)("nan")
+            self._fail(job, 500, f"model {job.model!r}: {err}")
+        except Exception as err:
+            self._crashed(job, err)
 
-    def _deliver(self, rows: Rows, images: torch.Tensor) -> None:
-        for (job, index), image in zip(rows, to_uint8(images)):
-            if not job.is_finished:
-                job.images[index] = png_bytes(image)
-                job.update()
-        for job in dict.fromkeys(job for job, _ in rows):
-            if not job.pending and job.images_done == job.request.n and job.finish("done"):
-                self._retire(job)
+    def _wanted(self, cohort: Cohort) -> bool:
+        """False (its rows freed) for a cohort whose job has finished: cancelled or failed."""
+        if not cohort.job.is_finished:
+            return True
+        self._release(cohort)
+        return False
 
-    def _fail(self, jobs: list[Job], status: int, message: str) -> None:
-        for job in jobs:
-            if job.finish("failed", {"status": status, "message": message}):
-                self._retire(job)
+    def _release(self, cohort: Cohort) -> None:
+        job = cohort.job
+        if cohort.steps is not None:
+            cohort.steps.close()
+        if job.status == "cancelled" and job.stopped_at_step is None:
+            job.update(stopped_at_step=job.step)
+
+    def _deliver(self, cohort: Cohort, images: torch.Tensor) -> None:
+        job = cohort.job
+        for index, image in zip(cohort.indices, to_uint8(images)):
+            job.images[index] = png_bytes(image)
+        job.update()
+        if not job.pending and job.images_done == job.request.n and job.finish("done"):
+            self._retire(job)
+
+    def _crashed(self, job: Job, err: Exception) -> None:
+        """Fail a job on an unexpected error; the log has the traceback (the worker goes on)."""
+        log_event("worker_error", logging.ERROR, error=repr(err), trace=traceback.format_exc())
+        self._fail(job, 500, f"internal error while sampling ({type(err).__name__}: {err})")
+
+    def _fail(self, job: Job, status: int, message: str) -> None:
+        if job.finish("failed", {"status": status, "message": message}):
+            self._retire(job)
 
     def _retire(self, job: Job) -> None:
         """Forget a finished job, record its metrics and tell the listeners."""
@@ -185,37 +265,25 @@ class GenerationQueue:
         return report
 
 
-class PassProgress:
-    """The sampler callback of one forward pass: timing, progress, previews, cancellation."""
+class CohortProgress:
+    """The sampler callback of one cohort: step timing, its job's progress, previews, and
+    cancellation (returning False once the job has finished)."""
 
-    def __init__(self, queue: GenerationQueue, rows: Rows):
-        self.queue, self.rows = queue, rows
-        self.jobs = list(dict.fromkeys(job for job, _ in rows))
-        self.start = self.last = time.perf_counter()
-        self.model = self.jobs[0].model
+    def __init__(self, queue: GenerationQueue, cohort: Cohort):
+        self.queue, self.cohort = queue, cohort
 
     def __call__(self, i: int, total: int, x_t: torch.Tensor, x0: torch.Tensor) -> bool:
+        cohort, job = self.cohort, self.cohort.job
         now = time.perf_counter()
-        self.queue.metrics.step_time.labels(self.model).observe(now - self.last)
-        self.last = now
-        for job in self.jobs:
-            if job.status == "cancelled" and job.stopped_at_step is None:
-                job.update(stopped_at_step=i + 1)
-        live = [job for job in self.jobs if not job.is_finished]
-        if not live:
-            return False  # nobody wants this pass any more: stop now
-        per_step = (now - self.start) / (i + 1)
+        self.queue.metrics.step_time.labels(job.model).observe(now - cohort.last)
+        per_step, cohort.last = now - cohort.last, now
+        if job.is_finished:
+            return False  # cancelled (or failed): stop now
+        cohorts_left = math.ceil(len(job.pending) / self.queue.max_batch)
+        eta = per_step * (total - i - 1 + total * cohorts_left)
+        changes = {"step": max(job.step, i + 1), "total": total, "eta_seconds": round(eta, 3)}
         every = self.queue.preview_every or max(1, total // 8)
-        for job in live:
-            passes_left = math.ceil(len(job.pending) / self.queue.max_batch)
-            eta = per_step * (total - i - 1 + total * passes_left)
-            changes = {"step": i + 1, "total": total, "eta_seconds": round(eta, 3)}
-            if job.watchers and (i + 1) % every == 0 and i + 1 < total:
-                changes.update(preview=self.preview(job, x0), preview_step=i + 1)
-            job.update(**changes)
+        if job.watchers and (i + 1) % every == 0 and i + 1 < total:
+            changes.update(preview=png_bytes(make_grid(to_uint8(x0), pad=1)), preview_step=i + 1)
+        job.update(**changes)
         return True
-
-    def preview(self, job: Job, x0: torch.Tensor) -> bytes:
-        """A grid of the job's current x0 predictions in this pass, as PNG."""
-        mine = [row for row, (owner, _) in enumerate(self.rows) if owner is job]
-        return png_bytes(make_grid(to_uint8(x0[mine]), pad=1))

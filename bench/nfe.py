@@ -1,0 +1,169 @@
+"""FID against the number of network evaluations (NFE), for every sampler, on a real model.
+
+    python bench/nfe.py fashion-32 --ref STORE --n 500 --out runs/nfe
+    python bench/nfe.py fashion-32 --ref STORE --nfe 10 --spacings linear trailing logsnr karras
+
+Every point draws the same n images (seeds (0, 0..n-1)) from MODEL (a checkpoint, run folder
+or bundled model's name) and measures FID with the standard Inception network (clean resize)
+against all of the reference store's val split (for fashion-32: `picodiff prepare fashion-mnist
+--out STORE --size 32`, whose val split is the 10,000 test images); the reference line is
+ancestral DDPM with all T steps. NFE counts network calls: Heun makes 2 a step but the last, so
+NFE k is (k + 1) // 2 of its steps (k calls for odd k, k - 1 for even k). Each sampler runs
+at its default spacing, or at each of --spacings.
+
+Nothing is lost when it stops: each batch of drawn images is kept under OUT/images/, each
+finished point in OUT/POINT.json, and a rerun measures only what is missing. Points run in
+--nfe order (10 and 5 first: the goals), the reference after the first two; --table prints the table
+and draws --plot from the points measured so far without measuring more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from picodiff.diffusion import SAMPLERS, SamplerSettings
+from picodiff.diffusion.settings import DEFAULT_SPACING
+from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
+from picodiff.sampling import open_checkpoint, sample_batches
+from picodiff.training.plot import plot_series
+
+BATCH = 50
+
+
+def steps_for(sampler: str, nfe: int) -> int:
+    return (nfe + 1) // 2 if sampler == "heun" else nfe
+
+
+class Points:
+    """The cached points of one (model, n) under `out`, measuring the missing ones on demand."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.out = args, Path(args.out)
+        self.model = open_checkpoint(args.model)
+        self.T = self.model.schedule.T
+        self._extractor, self._real = None, None
+
+    def path(self, sampler: str, spacing: str, steps: int) -> Path:
+        return self.out / f"{sampler}-{spacing}-{steps}-n{self.args.n}.json"
+
+    def cached(self, sampler: str, spacing: str, steps: int) -> dict | None:
+        path = self.path(sampler, spacing, steps)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def measure(self, sampler: str, spacing: str, steps: int) -> dict:
+        found = self.cached(sampler, spacing, steps)
+        if found is not None:
+            return found
+        if self._extractor is None:
+            self._extractor = load_extractor("inception")
+            self._real, _ = reference_features(self.args.ref, "val", self._extractor)
+        images, sample_seconds = self.images(sampler, spacing, steps)
+        started = time.perf_counter()
+        fake = extract(self._extractor, [images])
+        figures = fid_kid(self._real, fake)
+        result = {
+            "sampler": sampler,
+            "spacing": spacing,
+            "steps": steps,
+            "n": self.args.n,
+            "fid": figures["fid"],
+            "kid": figures["kid"],
+            "sample_seconds": round(sample_seconds, 1),
+            "feature_seconds": round(time.perf_counter() - started, 1),
+        }
+        self.path(sampler, spacing, steps).write_text(json.dumps(result, indent=2))
+        print(f"{sampler:12s} {spacing:8s} {steps:4d} steps: FID {result['fid']:.2f}", flush=True)
+        return result
+
+    def images(self, sampler: str, spacing: str, steps: int) -> tuple[np.ndarray, float]:
+        """The n images of a point (uint8), drawing the batches not kept yet."""
+        folder = self.out / "images" / f"{sampler}-{spacing}-{steps}"
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = SamplerSettings(sampler, steps, spacing=spacing)  # type: ignore[arg-type]
+        parts, seconds = [], 0.0
+        for start in range(0, self.args.n, BATCH):
+            batch = range(start, min(start + BATCH, self.args.n))
+            kept = folder / f"{batch.start:06d}-{batch.stop:06d}.npz"
+            if not kept.exists():
+                began = time.perf_counter()
+                (_, pixels), *_ = sample_batches(
+                    self.model, batch, settings, batch_size=len(batch), micro_batch=10
+                )
+                np.savez(kept, images=pixels, seconds=time.perf_counter() - began)
+            with np.load(kept) as saved:
+                parts.append(saved["images"])
+                seconds += float(saved["seconds"])
+        return np.concatenate(parts), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="checkpoint, run folder or bundled model name")
+    parser.add_argument("--ref", required=True, help="store whose val split is the reference")
+    parser.add_argument("--n", type=int, default=500, help="images per point (same seeds)")
+    parser.add_argument("--nfe", type=int, nargs="+", default=[10, 5, 8, 15, 20, 50])
+    parser.add_argument("--samplers", nargs="+", default=[s for s in SAMPLERS if s != "ddpm"])
+    parser.add_argument("--spacings", nargs="+", default=None, help="default: each sampler's")
+    parser.add_argument("--out", default="runs/nfe", help="folder of the kept images and points")
+    parser.add_argument("--plot", default="docs/nfe-fid.png", help="FID vs NFE chart")
+    parser.add_argument("--table", action="store_true", help="only print what is measured")
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    points = Points(args)
+    get = points.cached if args.table else points.measure
+    lines = [
+        (sampler, spacing)
+        for sampler in args.samplers
+        for spacing in args.spacings or [DEFAULT_SPACING[sampler]]
+    ]
+    for k, nfe in enumerate(args.nfe):  # the reference after the first two (the goals)
+        for sampler, spacing in lines:
+            get(sampler, spacing, steps_for(sampler, nfe))
+        if k == min(1, len(args.nfe) - 1):
+            get("ddpm", "linear", points.T)
+    report(points, args, lines, get)
+
+
+def report(points: Points, args: argparse.Namespace, lines: list, get) -> None:
+    reference = get("ddpm", "linear", points.T)
+    ref_fid = reference["fid"] if reference else None
+    T, nfes = points.T, sorted(args.nfe)
+    measured = f"{ref_fid:.2f}" if ref_fid else "not measured yet"
+    print(
+        f"\nFID (n = {args.n}, Inception, clean) against NFE; reference: ancestral DDPM, "
+        f"{T} steps: {measured}"
+    )
+    print("| sampler | spacing | " + " | ".join(f"NFE {k}" for k in nfes) + " |")
+    print("|---|---|" + "---:|" * len(nfes))
+    series, best = {}, {}
+    for sampler, spacing in lines:
+        cells, line = [], []
+        for nfe in nfes:
+            found = get(sampler, spacing, steps_for(sampler, nfe))
+            if found is None:
+                cells.append("-")
+                continue
+            line.append((nfe, found["fid"]))
+            ratio = f" ({found['fid'] / ref_fid:.2f}x)" if ref_fid else ""
+            cells.append(f"{found['fid']:.2f}{ratio}")
+            if nfe not in best or found["fid"] < best[nfe][1]:
+                best[nfe] = (f"{sampler} ({spacing})", found["fid"])
+        series[sampler if not args.spacings else f"{sampler} {spacing}"] = line
+        print(f"| {sampler} | {spacing} | " + " | ".join(cells) + " |")
+    for nfe, (name, fid) in sorted(best.items()):
+        ratio = f" = {fid / ref_fid:.2f}x the reference" if ref_fid else ""
+        print(f"best at NFE {nfe}: {name}, FID {fid:.2f}{ratio}")
+    if ref_fid:
+        series[f"ddpm, {T} steps"] = [(nfes[0], ref_fid), (nfes[-1], ref_fid)]
+    if any(series.values()):
+        plot_series({f"FID (n = {args.n}) vs NFE (log scale)": series}, Path(args.plot), "NFE")
+        print(f"plot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

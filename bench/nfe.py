@@ -2,6 +2,7 @@
 
     python bench/nfe.py fashion-32 --ref STORE --n 500 --out runs/nfe
     python bench/nfe.py fashion-32 --ref STORE --nfe 10 --spacings linear trailing logsnr karras
+    python bench/nfe.py fashion-32 --ref STORE --nfe 10 --samplers ddim dpmpp2m --ode-error 40
 
 Every point draws the same n images (seeds (0, 0..n-1)) from MODEL (a checkpoint, run folder
 or bundled model's name) and measures FID with the standard Inception network (clean resize)
@@ -29,7 +30,7 @@ import numpy as np
 from picodiff.diffusion import SAMPLERS, SamplerSettings
 from picodiff.diffusion.settings import DEFAULT_SPACING
 from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
-from picodiff.sampling import open_checkpoint, sample_batches
+from picodiff.sampling import open_checkpoint, sample_batches, sample_images
 from picodiff.training.plot import plot_series
 
 BATCH = 50
@@ -112,21 +113,45 @@ def main() -> None:
     parser.add_argument("--out", default="runs/nfe", help="folder of the kept images and points")
     parser.add_argument("--plot", default="docs/nfe-fid.png", help="FID vs NFE chart")
     parser.add_argument("--table", action="store_true", help="only print what is measured")
+    parser.add_argument(
+        "--ode-error",
+        type=int,
+        metavar="K",
+        default=0,
+        help="instead of FID: each point's RMS "
+        "distance to a 400-step DDIM solution of the same ODE, over the first K seeds",
+    )
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    points = Points(args)
-    get = points.cached if args.table else points.measure
     lines = [
         (sampler, spacing)
         for sampler in args.samplers
         for spacing in args.spacings or [DEFAULT_SPACING[sampler]]
     ]
+    if args.ode_error:
+        return ode_error(open_checkpoint(args.model), lines, args)
+    points = Points(args)
+    get = points.cached if args.table else points.measure
     for k, nfe in enumerate(args.nfe):  # the reference after the first two (the goals)
         for sampler, spacing in lines:
             get(sampler, spacing, steps_for(sampler, nfe))
         if k == min(1, len(args.nfe) - 1):
             get("ddpm", "linear", points.T)
     report(points, args, lines, get)
+
+
+def ode_error(model, lines: list, args: argparse.Namespace) -> None:
+    """How far each deterministic sampler lands from the probability-flow ODE's exact end."""
+    indices = range(args.ode_error)
+    exact = sample_images(model, indices, SamplerSettings("ddim", 400), micro_batch=10)
+    print(f"RMS distance to 400-step DDIM over {args.ode_error} images ([-1, 1] pixels)")
+    for sampler, spacing in lines:
+        cells = []
+        for nfe in args.nfe:
+            settings = SamplerSettings(sampler, steps_for(sampler, nfe), spacing=spacing)
+            images = sample_images(model, indices, settings, micro_batch=10)  # type: ignore
+            cells.append(f"NFE {nfe}: {(images - exact).pow(2).mean().sqrt():.3f}")
+        print(f"{sampler:12s} {spacing:8s} " + "  ".join(cells), flush=True)
 
 
 def report(points: Points, args: argparse.Namespace, lines: list, get) -> None:

@@ -61,7 +61,7 @@ def one_round(url: str, clients: int, args: argparse.Namespace, round_index: int
         draws = random.Random(f"{round_index}-{clients}-{k}")  # the same for every policy
         time.sleep(k * args.stagger)
         for r in range(args.requests):
-            seed = (round_index * 1000 + k) * 1000 + r
+            seed = ((round_index + 1) * 1000 + k) * 1000 + r  # the warm-up round is -1
             start = time.perf_counter()
             reply = requests.post(f"{url}/api/generate?wait=true", json={**body, "seed": seed})
             if reply.status_code != 200:

@@ -6,6 +6,7 @@ The helpers that build test models live here too (tests/test_serving.py imports 
 import json
 import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -345,3 +346,25 @@ def test_models_root_defaults_to_the_environment(monkeypatch, tmp_path):
     assert ServeConfig().models == tmp_path
     monkeypatch.delenv("PICODIFF_MODELS")
     assert ServeConfig().models == Path("models")
+
+
+@pytest.mark.parametrize(("batching", "joins"), [("step", True), ("job", False), ("none", False)])
+def test_batching_policy_decides_whether_a_job_joins_a_running_one(tmp_path, batching, joins):
+    """step: a second job starts while the first samples; job and none: only after it ends."""
+    make_model(tmp_path, "m", T=1000)
+    config = {"models": tmp_path, "bundled_models": (), "log_json": False, "batching": batching}
+    app = create_app({**config, "static_dir": tmp_path / "no-page", "reload_interval": 0})
+    client = app.test_client()
+    try:
+        body = {"model": "m", "sampler": "ddpm", "steps": 300}
+        first = client.post("/api/generate", json=body).json
+        while client.get(f"/api/jobs/{first['id']}").json["progress"]["step"] < 2:
+            time.sleep(0.01)
+        second = client.post("/api/generate?wait=true", json={"model": "m", "steps": 3}).json
+        at_second = client.get(f"/api/jobs/{first['id']}").json
+        assert second["status"] == "done"
+        assert (at_second["status"] == "running") is joins
+        if not joins:  # it waited for the first job's 300 steps
+            assert second["started"] >= at_second["finished"]
+    finally:
+        app.extensions["picodiff"].close()

@@ -53,7 +53,7 @@ class Job:
 
     @property
     def key(self) -> tuple:
-        """Jobs with equal keys can share a forward pass."""
+        """Jobs with equal keys can share a batch under --batching job."""
         r = self.request
         return (r.model, self.version, r.sampler, r.steps, r.eta, r.spacing)
 

@@ -3,6 +3,7 @@
 The helpers that build test models live here too (tests/test_serving.py imports them).
 """
 
+import base64
 import json
 import os
 import pickle
@@ -366,5 +367,39 @@ def test_batching_policy_decides_whether_a_job_joins_a_running_one(tmp_path, bat
         assert (at_second["status"] == "running") is joins
         if not joins:  # it waited for the first job's 300 steps
             assert second["started"] >= at_second["finished"]
+    finally:
+        app.extensions["picodiff"].close()
+
+
+def test_a_model_replaced_mid_job_never_mixes_versions_within_the_job(tmp_path):
+    """Rows that start after the model changed still draw with the weights the job began with."""
+    make_model(tmp_path, "m", T=1000)
+    app = create_app(
+        {
+            "models": tmp_path,
+            "bundled_models": (),
+            "log_json": False,
+            "static_dir": tmp_path / "no-page",
+            "reload_interval": 0,
+            "max_batch": 2,  # 4 images: two cohorts, one after the other
+        }
+    )
+    client = app.test_client()
+    body = {"model": "m", "n": 4, "sampler": "ddpm", "steps": 200, "seed": 9}
+    try:
+        old = client.post("/api/generate?wait=true", json=body).json
+        job = client.post("/api/generate", json=body).json
+        while client.get(f"/api/jobs/{job['id']}").json["progress"]["step"] < 2:
+            time.sleep(0.01)
+        make_model(tmp_path, "m", T=1000, seed=1)  # new weights under the same name
+        assert client.post("/api/models/reload").json["changed"] == ["m"]
+        assert client.get(f"/api/jobs/{job['id']}").json["progress"]["images_done"] < 3
+        done = client.post("/api/generate?wait=true", json=body).json  # queued behind the job
+        mixed = client.get(f"/api/jobs/{job['id']}").json
+        assert mixed["status"] == "done" and mixed["version"] == old["version"]
+        pngs = [client.get(url).data for url in mixed["images"]]
+        assert pngs == [base64.b64decode(b) for b in old["images_base64"]]
+        assert done["version"] != old["version"]
+        assert done["images_base64"] != old["images_base64"]  # the reload took effect
     finally:
         app.extensions["picodiff"].close()

@@ -30,6 +30,7 @@ from ..models.batching import default_micro_batch
 from ..pixels import make_grid, png_bytes, to_uint8
 from ..sampling import NetworkCall, NonFiniteOutput, call_network
 from .config import Batching
+from .generator import ServedModel
 from .jobs import Job
 from .logs import log_event
 from .manager import ModelManager, ModelUnavailable, UnknownModel
@@ -73,6 +74,9 @@ class GenerationQueue:
         self.batching = check_choice("batching", batching, Batching)
         self.listeners: list[Callable[[Job], None]] = []  # called once per finished job
         self._active: list[Job] = []
+        # the (device, loaded model) each running job started with: its later rows use the same
+        # weights, so a model replaced mid-job never mixes versions within one job
+        self._pinned: dict[Job, tuple[str, ServedModel]] = {}
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._job_seconds = 1.0  # running mean, for Retry-After
@@ -120,17 +124,18 @@ class GenerationQueue:
         while not self._stop.is_set():
             running = [c for c in running if self._wanted(c)]
             with torch.inference_mode():
-                running += [c for c in self._admit(running) if self._start(c, device)]
+                running += [c for c in self._admit(running, device) if self._start(c, device)]
                 if running:
                     self._tick(running, micro_batch)
             running = [c for c in running if c.call is not None]
 
-    def _admit(self, running: list[Cohort]) -> list[Cohort]:
-        """New cohorts: rows of waiting jobs, oldest first and round-robin, that may join now."""
+    def _admit(self, running: list[Cohort], device: str) -> list[Cohort]:
+        """New cohorts: rows of waiting jobs, oldest first and round-robin, that may join now
+        (a job already drawing on another device stays there)."""
         with self._cond:
             if not running:
                 self._cond.wait_for(lambda: self._stop.is_set() or self._ready(), timeout=1.0)
-            ready = self._ready()
+            ready = [j for j in self._ready() if self._pinned.get(j, (device,))[0] == device]
             if not ready or (running and self.batching != "step"):
                 return []
             if self.batching == "job":
@@ -156,7 +161,10 @@ class GenerationQueue:
             job.update(status="running", started=time.time())
         request = job.request
         try:
-            model = self.manager.get(request.model, device)
+            pinned = self._pinned.get(job)
+            model = pinned[1] if pinned else self.manager.get(request.model, device)
+            with self._cond:
+                self._pinned[job] = (device, model)
             job.version = model.entry.version or job.version  # the version that draws
             cohort.steps = model.steps(
                 [(request.seed, index) for index in cohort.indices],
@@ -245,6 +253,7 @@ class GenerationQueue:
         with self._cond:
             if job in self._active:
                 self._active.remove(job)
+            self._pinned.pop(job, None)
             self.metrics.queue_depth.set(len(self._active))
         latency = (job.finished or time.time()) - job.created
         if job.status == "done":

@@ -314,13 +314,37 @@ def test_bad_requests_get_clear_4xx_and_5xx(server, body, status, field):
     assert error["status"] == status and error.get("field") == field and error["message"]
 
 
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
 def test_body_limits_json_and_methods(server):
-    huge = server.post("/api/generate", data=b"{" + b" " * 20000 + b"}")
+    huge = server.post("/api/generate", data=b"{" + b" " * 20000 + b"}", headers=JSON_TYPE)
     assert huge.status_code == 413 and "bytes" in huge.json()["error"]["message"]
-    assert server.post("/api/generate", data=b"{nope").status_code == 400
+    assert server.post("/api/generate", data=b"{nope", headers=JSON_TYPE).status_code == 400
+    body = json.dumps({"model": "tiny", "steps": 2})
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        refused = server.post("/api/generate", data=body, headers={"Content-Type": kind})
+        assert refused.status_code == 415 and "application/json" in refused.text, kind
+    assert server.post("/api/generate", data=body).status_code == 415  # no type at all
     assert requests.put(server.url("/api/generate"), timeout=5).status_code == 405
     assert server.get("/api/jobs/unknown").status_code == 404
     assert server.get("/api/nothing").json()["error"]["status"] == 404
+
+
+def test_only_its_own_host_and_origin_are_answered(server):
+    """Another page, or a DNS name rebound to 127.0.0.1, cannot drive or read the server."""
+    port = server.base.rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
+        refused = server.get("/api/models", headers={"Host": host})
+        assert refused.status_code == 403 and "--allow-host" in refused.text, host
+    for origin in ("http://evil.example", "null", f"file://127.0.0.1:{port}"):
+        body = {"model": "tiny", "steps": 2}
+        refused = server.post("/api/generate", json=body, headers={"Origin": origin})
+        assert refused.status_code == 403, origin
+    own = {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+    assert server.get("/api/models", headers=own).status_code == 200
+    job = server.post("/api/generate?wait=true", json={"model": "tiny", "steps": 2}, headers=own)
+    assert job.status_code == 200 and "Access-Control-Allow-Origin" not in job.headers
 
 
 def test_images_endpoint_checks_index_and_readiness(server):

@@ -403,3 +403,35 @@ def test_a_model_replaced_mid_job_never_mixes_versions_within_the_job(tmp_path):
         assert done["images_base64"] != old["images_base64"]  # the reload took effect
     finally:
         app.extensions["picodiff"].close()
+
+
+@pytest.mark.parametrize(
+    ("listen", "allowed", "host", "origin", "answered"),
+    [
+        ("127.0.0.1", (), "localhost:8000", None, True),
+        ("127.0.0.1", (), "[::1]:8000", "http://127.0.0.1:8000", True),
+        ("127.0.0.1", (), "pico.lan:8000", None, False),
+        ("127.0.0.1", ("pico.lan",), "PICO.lan:8000", "https://pico.lan", True),
+        ("127.0.0.1", ("pico.lan",), "pico.lan", "http://other.lan", False),
+        ("0.0.0.0", (), "192.168.1.7:8000", "http://192.168.1.7:8000", True),
+        ("0.0.0.0", (), "rebound.example:8000", None, False),
+        ("127.0.0.1", (), None, None, False),
+        ("127.0.0.1", (), "localhost", "chrome-extension://abc", False),
+    ],
+)
+def test_host_policy(listen, allowed, host, origin, answered):
+    from picodiff.serving.origin import HostPolicy
+
+    assert (HostPolicy(listen, allowed).refusal(host, origin) is None) is answered
+
+
+def test_allow_host_lets_a_named_host_in(tmp_path):
+    config = {"models": tmp_path, "bundled_models": (), "log_json": False, "reload_interval": 0}
+    app = create_app({**config, "allowed_hosts": ("pico.lan",), "static_dir": tmp_path / "x"})
+    client = app.test_client()
+    try:
+        assert client.get("/api/health", headers={"Host": "pico.lan:8000"}).status_code == 200
+        refused = client.get("/api/health", headers={"Host": "other.lan"})
+        assert refused.status_code == 403 and refused.json["error"]["status"] == 403
+    finally:
+        app.extensions["picodiff"].close()

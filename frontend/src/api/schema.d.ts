@@ -30,6 +30,15 @@ export interface paths {
                         "application/json": components["schemas"]["Health"];
                     };
                 };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -64,6 +73,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Ready"];
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description the model cannot be loaded or served, or the server is not ready */
@@ -111,6 +129,15 @@ export interface paths {
                         "application/json": components["schemas"]["Model"][];
                     };
                 };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -147,6 +174,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Model"];
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description no such model, job or image */
@@ -194,6 +230,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Reload"];
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -260,6 +305,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description no such model, job or image */
                 404: {
                     headers: {
@@ -280,6 +334,15 @@ export interface paths {
                 };
                 /** @description the body is larger than the server accepts */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not sent as application/json */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -359,6 +422,15 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description no such model, job or image */
                 404: {
                     headers: {
@@ -391,6 +463,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Job"];
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description no such model, job or image */
@@ -446,6 +527,15 @@ export interface paths {
                         "text/event-stream": unknown;
                     };
                 };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description no such model, job or image */
                 404: {
                     headers: {
@@ -492,6 +582,15 @@ export interface paths {
                     };
                     content: {
                         "image/png": unknown;
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description no such model, job or image */
@@ -548,6 +647,15 @@ export interface paths {
                         "application/json": unknown[];
                     };
                 };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -582,6 +690,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": Record<string, never>;
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };

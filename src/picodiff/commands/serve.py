@@ -15,7 +15,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import ipaddress
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ import torch
 from ..errors import UserError
 from ..serving.catalog import ModelEntry
 from ..serving.config import ServeConfig, default_models_dir
+from ..serving.origin import is_loopback
 
 # (flag, type, help) of every option that sets the ServeConfig field of the same name
 OPTIONS = [
@@ -79,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "GPU, else the CPU)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="answer requests for this host name too (by default only the listening address "
+        "and, on a loopback address, localhost); repeat for several",
+    )
+    parser.add_argument(
         "--torch-threads",
         type=int,
         default=0,
@@ -118,7 +126,9 @@ def _config(args: argparse.Namespace) -> ServeConfig:
     names = ["models", "rollout", *(flag[2:].replace("-", "_") for flag, _, _ in OPTIONS)]
     try:
         return ServeConfig(
-            **{name: getattr(args, name) for name in names}, devices=tuple(args.devices or ())
+            **{name: getattr(args, name) for name in names},
+            devices=tuple(args.devices or ()),
+            allowed_hosts=tuple(args.allowed_hosts or ()),
         )
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -131,7 +141,7 @@ def _print_startup(config: ServeConfig, port: int, entries: list[ModelEntry]) ->
         "metrics /metrics)",
         flush=True,
     )
-    if not _is_loopback(config.host):
+    if not is_loopback(config.host):
         print(f"warning: listening on {config.host}: reachable from other machines", flush=True)
     roots = ", ".join(str(root) for root in config.roots if root.is_dir()) or "none found"
     valid = sum(e.valid for e in entries)
@@ -163,10 +173,3 @@ def _describe(entry: ModelEntry) -> str:
         f"T={entry.T} {schedule}, {entry.parameters:,} parameters{fid} [{entry.version}]"
     )
     return "\n            ".join([text, *(f"warning: {w}" for w in entry.warnings)])
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

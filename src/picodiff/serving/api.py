@@ -74,6 +74,8 @@ def generate():
     """Queue a job (202); with ?wait=true answer with its images once done."""
     svc = services()
     wait = parse_flag("wait", request.args.get("wait"))
+    if request.mimetype != "application/json":  # a form or text body needs no CORS preflight
+        raise ApiError(415, "send the body as JSON, with Content-Type: application/json")
     body = parse_generate(parse_json(request.get_data(cache=False)), svc.config)
     client = request.headers.get("X-Client-Id") or request.remote_addr or "anonymous"
     routed = svc.rollouts.route(body.model, client)

@@ -25,8 +25,10 @@ from .jobs import JobStore
 from .logs import log_event, setup_logging
 from .manager import ModelManager
 from .metrics import Metrics
+from .origin import HostPolicy
 from .queue import GenerationQueue
 from .rollout import Rollouts
+from .validation import ApiError
 from .web import web
 
 
@@ -87,9 +89,14 @@ def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
     def metrics():
         return Response(services.metrics.export(), mimetype=CONTENT_TYPE_LATEST)
 
+    hosts = HostPolicy(config.host, config.allowed_hosts)
+
     @app.before_request
     def start_timer():
         g.started = time.perf_counter()
+        refusal = hosts.refusal(request.headers.get("Host"), request.headers.get("Origin"))
+        if refusal is not None:
+            raise ApiError(403, refusal)
 
     @app.after_request
     def count_request(response):

@@ -35,6 +35,7 @@ class ServeConfig:
     models: Path = field(default_factory=default_models_dir)
     bundled_models: tuple[Path, ...] = field(default_factory=default_bundled_roots)
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()  # more Host / Origin names to answer (serving.origin)
     port: int = 8000
     threads: int = 32  # waitress threads: each waiting (?wait=true) or SSE client holds one
     devices: tuple[str, ...] = ()  # one worker each; () = every CUDA device, else the CPU

@@ -24,7 +24,9 @@ ERROR_TEXT = {
     400: "the body is not valid JSON",
     404: "no such model, job or image",
     409: "the job is not in a state that allows this (or was cancelled while waited for)",
+    403: "a Host or Origin header this server does not answer to (see --allow-host)",
     413: "the body is larger than the server accepts",
+    415: "the body is not sent as application/json",
     422: "a field is invalid: error.field and error.message say which and why",
     429: "the queue is full: retry after the Retry-After header's seconds",
     500: "the model produced NaN/inf or the server failed (never a fake image)",
@@ -83,7 +85,7 @@ OPERATIONS = [
         "/api/generate",
         "queue a generation job; poll it or stream its events",
         (202, "queued (200 with ?wait=true: done, with images_base64)", _ref("Job")),
-        (400, 404, 409, 413, 422, 429, 500, 503),
+        (400, 404, 409, 413, 415, 422, 429, 500, 503),
         [WAIT, CLIENT],
     ),
     (
@@ -139,8 +141,9 @@ def _operation(path: str, summary: str, ok: tuple, errors: tuple, params: list) 
     responses = {str(status): {"description": description, "content": content}}
     if path == "/api/generate":  # ?wait=true
         responses["200"] = {"description": "with ?wait=true: the finished job", "content": content}
-    for code in errors:
-        body = _ref("Ready") if path == "/api/ready" else _ref("Error")  # not ready: same body
+    for code in (403, *errors):  # 403: any request, for a foreign Host or Origin
+        not_ready = path == "/api/ready" and code == 503
+        body = _ref("Ready") if not_ready else _ref("Error")  # not ready: the same body
         responses[str(code)] = {
             "description": ERROR_TEXT[code],
             "content": {JSON: {"schema": body}},

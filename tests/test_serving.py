@@ -326,7 +326,15 @@ def test_body_limits_json_and_methods(server):
         refused = server.post("/api/generate", data=body, headers={"Content-Type": kind})
         assert refused.status_code == 415 and "application/json" in refused.text, kind
     assert server.post("/api/generate", data=body).status_code == 415  # no type at all
-    assert requests.put(server.url("/api/generate"), timeout=5).status_code == 405
+    for method, path, allow in (
+        ("PUT", "/api/generate", "POST"),
+        ("GET", "/api/generate", "POST"),  # not the page's 404 for a missing file
+        ("POST", "/api/health", "GET, HEAD"),
+        ("PATCH", "/api/jobs/x", "GET, HEAD, DELETE"),
+    ):
+        refused = requests.request(method, server.url(path), timeout=5)
+        assert (refused.status_code, refused.headers.get("Allow")) == (405, allow), path
+        assert f"use {allow}" in refused.json()["error"]["message"]
     assert server.get("/api/jobs/unknown").status_code == 404
     assert server.get("/api/nothing").json()["error"]["status"] == 404
 

@@ -6,12 +6,13 @@ import logging
 import traceback
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .logs import log_event
 from .manager import ModelUnavailable, UnknownModel
 from .queue import QueueFull
 from .validation import ApiError
+from .web import route_methods
 
 
 def error_response(err: ApiError):
@@ -42,11 +43,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
-        message = err.description or err.name
+        message, headers = err.description or err.name, {}
         if err.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"the body is larger than the {limit} bytes this server accepts"
-        return error_response(ApiError(err.code or 500, message))
+        if isinstance(err, MethodNotAllowed):
+            headers["Allow"] = ", ".join(route_methods(request.path) or err.valid_methods or [])
+            message = f"{request.method} is not allowed here; use {headers['Allow']}"
+        return error_response(ApiError(err.code or 500, message, headers=headers))
 
     @app.errorhandler(Exception)
     def internal_error(err: Exception):

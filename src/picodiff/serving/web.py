@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 web = Blueprint("web", __name__)
 
@@ -26,6 +26,20 @@ PLACEHOLDER = """<!doctype html>
 """
 
 
+def route_methods(path: str) -> list[str]:
+    """The methods the routes at `path` take, the page's file route not counted (for Allow)."""
+    adapter = current_app.url_map.bind("localhost")
+    methods = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != "web.static_file":
+            methods += [method, "HEAD"] if method == "GET" else [method]
+    return methods
+
+
 def _static_dir() -> Path:
     return Path(current_app.extensions["picodiff"].config.static_dir)
 
@@ -40,7 +54,11 @@ def index():
 
 @web.get("/<path:filename>")
 def static_file(filename: str):
-    """Assets of the built page (send_from_directory refuses paths outside the folder)."""
+    """Assets of the built page (send_from_directory refuses paths outside the folder); a GET
+    on an API route that takes other methods is a 405 naming them, not a missing file."""
+    methods = route_methods(f"/{filename}")
+    if methods:
+        raise MethodNotAllowed(valid_methods=methods)
     static = _static_dir()
     if not static.is_dir():
         raise NotFound()

@@ -29,7 +29,7 @@ from .origin import HostPolicy
 from .queue import GenerationQueue
 from .rollout import Rollouts
 from .validation import ApiError
-from .web import web
+from .web import PagePath, web
 
 
 @dataclass
@@ -81,6 +81,7 @@ def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["picodiff"] = services = build_services(config)
+    app.url_map.converters["page"] = PagePath  # before the page's routes are added
     app.register_blueprint(api)
     app.register_blueprint(web)
     register_error_handlers(app)

@@ -12,7 +12,8 @@ from .logs import log_event
 from .manager import ModelUnavailable, UnknownModel
 from .queue import QueueFull
 from .validation import ApiError
-from .web import route_methods
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # OPTIONS goes unmentioned
 
 
 def error_response(err: ApiError):
@@ -47,8 +48,9 @@ def register_error_handlers(app: Flask) -> None:
         if err.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"the body is larger than the {limit} bytes this server accepts"
-        if isinstance(err, MethodNotAllowed):
-            headers["Allow"] = ", ".join(route_methods(request.path) or err.valid_methods or [])
+        if isinstance(err, MethodNotAllowed):  # Allow: the route's methods, in a fixed order
+            valid = set(err.valid_methods or ())
+            headers["Allow"] = ", ".join(m for m in METHODS if m in valid)
             message = f"{request.method} is not allowed here; use {headers['Allow']}"
         return error_response(ApiError(err.code or 500, message, headers=headers))
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import PathConverter
 
 web = Blueprint("web", __name__)
+
+
+class PagePath(PathConverter):
+    """A path outside /api/: the page's files never shadow an API route, so a GET of a
+    POST-only route is the router's 405, not a missing file's 404."""
+
+    regex = r"(?!api/)[^/].*?"
+
 
 PLACEHOLDER = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>picodiff serve</title></head>
@@ -26,20 +35,6 @@ PLACEHOLDER = """<!doctype html>
 """
 
 
-def route_methods(path: str) -> list[str]:
-    """The methods the routes at `path` take, the page's file route not counted (for Allow)."""
-    adapter = current_app.url_map.bind("localhost")
-    methods = []
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        try:
-            endpoint, _ = adapter.match(path, method=method)
-        except HTTPException:
-            continue
-        if endpoint != "web.static_file":
-            methods += [method, "HEAD"] if method == "GET" else [method]
-    return methods
-
-
 def _static_dir() -> Path:
     return Path(current_app.extensions["picodiff"].config.static_dir)
 
@@ -52,13 +47,9 @@ def index():
     return PLACEHOLDER, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
-@web.get("/<path:filename>")
+@web.get("/<page:filename>")
 def static_file(filename: str):
-    """Assets of the built page (send_from_directory refuses paths outside the folder); a GET
-    on an API route that takes other methods is a 405 naming them, not a missing file."""
-    methods = route_methods(f"/{filename}")
-    if methods:
-        raise MethodNotAllowed(valid_methods=methods)
+    """Assets of the built page (send_from_directory refuses paths outside the folder)."""
     static = _static_dir()
     if not static.is_dir():
         raise NotFound()

@@ -138,10 +138,15 @@ def call_network(calls: Sequence[NetworkCall], micro_batch: int) -> list[torch.T
     net = calls[0].net
     if any(call.net is not net for call in calls):
         raise ValueError("call_network takes calls to one network")
-    inputs = {name: torch.cat([c.inputs[name] for c in calls]) for name in calls[0].inputs}
-    x, t = torch.cat([c.x for c in calls]), torch.cat([c.t for c in calls])
+    inputs = {name: _joined([c.inputs[name] for c in calls]) for name in calls[0].inputs}
+    x, t = _joined([c.x for c in calls]), _joined([c.t for c in calls])
     out = micro_batched(net, micro_batch)(x, t, **inputs)
     return list(out.split([len(c.x) for c in calls]))
+
+
+def _joined(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The rows of every tensor, one after another (a lone tensor as it is, not copied)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
 
 
 def run_alone(steps: Generator[NetworkCall, torch.Tensor, object], micro_batch: int | None):

@@ -202,8 +202,7 @@ class GenerationQueue:
     def _advance(self, cohort: Cohort, output: torch.Tensor) -> None:
         """Send a cohort its network output; deliver its images when it finishes."""
         job, cohort.call = cohort.job, None
-        if job.is_finished:
-            self._release(cohort)
+        if not self._wanted(cohort):  # cancelled or failed during the call
             return
         try:
             cohort.call = cohort.steps.send(output)  # type: ignore[union-attr]

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from quality import Judge  # bench/quality.py: FID/KID against a store's val split
 
 from picodiff.diffusion import SAMPLERS, SamplerSettings
 from picodiff.diffusion.settings import DEFAULT_SPACING
-from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
 from picodiff.sampling import open_checkpoint, sample_batches, sample_images
 from picodiff.training.plot import plot_series
 
@@ -47,7 +47,7 @@ class Points:
         self.args, self.out = args, Path(args.out)
         self.model = open_checkpoint(args.model)
         self.T = self.model.schedule.T
-        self._extractor, self._real = None, None
+        self._judge: Judge | None = None
 
     def path(self, sampler: str, spacing: str, steps: int) -> Path:
         return self.out / f"{sampler}-{spacing}-{steps}-n{self.args.n}.json"
@@ -60,13 +60,10 @@ class Points:
         found = self.cached(sampler, spacing, steps)
         if found is not None:
             return found
-        if self._extractor is None:
-            self._extractor = load_extractor("inception")
-            self._real, _ = reference_features(self.args.ref, "val", self._extractor)
+        self._judge = self._judge or Judge(self.args.ref)
         images, sample_seconds = self.images(sampler, spacing, steps)
         started = time.perf_counter()
-        fake = extract(self._extractor, [images])
-        figures = fid_kid(self._real, fake)
+        figures = self._judge(images)
         result = {
             "sampler": sampler,
             "spacing": spacing,

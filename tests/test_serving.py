@@ -5,12 +5,8 @@ import io
 import json
 import re
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import quote
 
 import jsonschema
@@ -19,78 +15,11 @@ import requests
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from live_server import Server
 from PIL import Image
 from test_serving_units import make_evil_pickle, make_model, make_nan_model
 
 SLOW = {"model": "slow", "sampler": "ddpm", "steps": 1000, "n": 4}  # seconds of work
-
-
-class Server:
-    """`picodiff serve` on a free port; `url(path)`, the log lines, `stop()`."""
-
-    def __init__(self, tmp: Path, *args: str):
-        self.log = tmp / "server.log"
-        command = [
-            sys.executable,
-            "-m",
-            "picodiff",
-            "serve",
-            "--port",
-            "0",
-            "--torch-threads",
-            "1",
-            *args,
-        ]
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-        first = self.proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", first)
-        assert match, f"no URL in {first!r}; log: {self.log.read_text()[-2000:]}"
-        self.base = f"http://127.0.0.1:{match.group(1)}"
-        self.startup = first + self._read_startup()
-
-    def _read_startup(self) -> str:
-        lines = []
-        threading.Thread(target=lambda: lines.extend(self.proc.stdout), daemon=True).start()
-        for _ in range(100):
-            try:
-                requests.get(self.url("/api/health"), timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        time.sleep(0.2)
-        return "".join(lines)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def get(self, path: str, **kw):
-        return requests.get(self.url(path), timeout=30, **kw)
-
-    def post(self, path: str, **kw):
-        return requests.post(self.url(path), timeout=60, **kw)
-
-    def generate(self, wait=True, **body):
-        return self.post(f"/api/generate{'?wait=true' if wait else ''}", json=body)
-
-    def cancel(self, job_id: str):
-        return requests.delete(self.url(f"/api/jobs/{job_id}"), timeout=10)
-
-    def log_events(self) -> list[dict]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line[:1] == "{"]
-
-    def metric(self, name: str, **labels) -> float:
-        text = self.get("/metrics").text
-        total = 0.0
-        for line in text.splitlines():
-            series = line.startswith((name + "{", name + " "))
-            if series and all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +248,8 @@ JSON_TYPE = {"Content-Type": "application/json"}
 
 def test_body_limits_json_and_methods(server):
     huge = server.post("/api/generate", data=b"{" + b" " * 20000 + b"}", headers=JSON_TYPE)
-    assert huge.status_code == 413 and "bytes" in huge.json()["error"]["message"]
+    # waitress refuses it from the Content-Length, before reading the body
+    assert huge.status_code == 413 and "exceeds max_body of 16384" in huge.text
     assert server.post("/api/generate", data=b"{nope", headers=JSON_TYPE).status_code == 400
     body = json.dumps({"model": "tiny", "steps": 2})
     for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
@@ -382,16 +312,20 @@ def test_a_model_that_cannot_load_gives_503_and_a_metric(server):
 
 
 def test_a_full_queue_answers_429_with_retry_after(server):
-    jobs, response = [], None
-    for _ in range(20):
-        response = server.generate(wait=False, **SLOW)
-        if response.status_code != 202:
+    """Three client addresses fill the queue (12) within their shares; then 429 for all."""
+    jobs, answer = [], (None, {}, None)
+    for i in range(30):
+        address = f"127.0.0.{2 + i % 3}"
+        answer = server.request_from(address, "POST", "/api/generate", SLOW)
+        if answer[0] != 202:
             break
-        jobs.append(response.json()["id"])
-    for job_id in jobs:
-        server.cancel(job_id)
-    assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
-    assert len(jobs) >= 12
+        jobs.append((address, answer[2]["id"]))
+    for address, job_id in jobs:
+        assert server.request_from(address, "DELETE", f"/api/jobs/{job_id}")[0] == 200
+    status, headers, body = answer
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    assert body["error"]["message"].startswith("the generation queue is full")
+    assert len(jobs) >= 12  # 12 waiting, besides the running ones
 
 
 # --- hot reload -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ export interface paths {
                         "application/json": components["schemas"]["Health"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -75,7 +75,7 @@ export interface paths {
                         "application/json": components["schemas"]["Ready"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -84,7 +84,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the model cannot be loaded or served, or the server is not ready */
+                /** @description the model cannot be loaded or served, the server is not ready, or too many event streams and waits are open (retry after Retry-After) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -129,7 +129,7 @@ export interface paths {
                         "application/json": components["schemas"]["Model"][];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -176,7 +176,7 @@ export interface paths {
                         "application/json": components["schemas"]["Model"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -232,7 +232,7 @@ export interface paths {
                         "application/json": components["schemas"]["Reload"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -266,7 +266,7 @@ export interface paths {
                     wait?: "true" | "false" | "1" | "0";
                 };
                 header?: {
-                    /** @description sticky routing key of rollout A/B and canary splits (default: the client address) */
+                    /** @description who the client is, beside its address: fair shares, limits, rollout A/B and canary splits and who may cancel a job (default: the address alone) */
                     "X-Client-Id"?: string;
                 };
                 path?: never;
@@ -296,7 +296,7 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description the body is not valid JSON */
+                /** @description the body is not valid JSON, or the X-Client-Id header is malformed */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -305,7 +305,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -377,7 +377,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the model cannot be loaded or served, or the server is not ready */
+                /** @description the model cannot be loaded or served, the server is not ready, or too many event streams and waits are open (retry after Retry-After) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -422,7 +422,7 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -444,11 +444,14 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** cancel (within one denoising step) */
+        /** cancel (within one denoising step); only the client that created the job, or the admin token (Authorization: Bearer, $PICODIFF_ADMIN_TOKEN) */
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description who the client is, beside its address: fair shares, limits, rollout A/B and canary splits and who may cancel a job (default: the address alone) */
+                    "X-Client-Id"?: string;
+                };
                 path: {
                     job_id: string;
                 };
@@ -465,7 +468,16 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description the body is not valid JSON, or the X-Client-Id header is malformed */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -510,7 +522,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description who the client is, beside its address: fair shares, limits, rollout A/B and canary splits and who may cancel a job (default: the address alone) */
+                    "X-Client-Id"?: string;
+                };
                 path: {
                     job_id: string;
                 };
@@ -527,7 +542,16 @@ export interface paths {
                         "text/event-stream": unknown;
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description the body is not valid JSON, or the X-Client-Id header is malformed */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -538,6 +562,15 @@ export interface paths {
                 };
                 /** @description no such model, job or image */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the model cannot be loaded or served, the server is not ready, or too many event streams and waits are open (retry after Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -584,7 +617,7 @@ export interface paths {
                         "image/png": unknown;
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -647,7 +680,7 @@ export interface paths {
                         "application/json": unknown[];
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -692,7 +725,7 @@ export interface paths {
                         "application/json": Record<string, never>;
                     };
                 };
-                /** @description a Host or Origin header this server does not answer to (see --allow-host) */
+                /** @description a Host or Origin header this server does not answer to (see --allow-host), or a job that another client created */
                 403: {
                     headers: {
                         [name: string]: unknown;

@@ -38,8 +38,18 @@ OPTIONS = [
     ("--max-n", int, "most images per request"),
     ("--max-steps", int, "most denoising steps per request"),
     ("--queue-size", int, "queued jobs before requests get 429"),
+    ("--client-jobs", int, "jobs one client may have waiting or running (its address: twice)"),
     ("--memory-mb", int, "memory budget of the loaded-model cache (least recently used leave)"),
     ("--threads", int, "HTTP threads (each streaming or ?wait=true client holds one)"),
+    (
+        "--max-streams",
+        int,
+        "event streams and ?wait=true requests open at once; beyond, 503 "
+        "(0 = all threads but 8, or half of them)",
+    ),
+    ("--client-streams", int, "of those, open for one client (its address: most of them)"),
+    ("--connection-limit", int, "open connections, idle ones included"),
+    ("--idle-timeout", float, "seconds before an idle or half-sent connection is closed"),
     (
         "--reload-interval",
         float,
@@ -103,9 +113,19 @@ def run(args: argparse.Namespace) -> int:
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     app = create_app(config)
+    _allow_open_files(config.connection_limit + 64)
     try:
         server = waitress.create_server(
-            app, host=config.host, port=config.port, threads=config.threads, ident="picodiff"
+            app,
+            host=config.host,
+            port=config.port,
+            threads=config.threads,
+            ident="picodiff",
+            connection_limit=config.connection_limit,
+            channel_timeout=config.idle_timeout,
+            cleanup_interval=max(1.0, min(30.0, config.idle_timeout / 2)),
+            max_request_body_size=config.max_body_bytes,  # refused before it is read
+            channel_request_lookahead=1,  # lets a waiting request notice its client leave
         )
     except OSError as err:
         raise UserError(
@@ -120,6 +140,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         services.close()
     return 0
+
+
+def _allow_open_files(count: int) -> None:
+    """Raise the soft limit on open files towards `count` (each connection holds one)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _config(args: argparse.Namespace) -> ServeConfig:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
+import time
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import __version__
 from ..diffusion import default_steps
+from .clients import Client
 from .jobs import Job
 from .openapi import openapi_document
-from .sse import job_events
+from .sse import POLL_SECONDS, job_events
 from .validation import ApiError, parse_flag, parse_generate, parse_json
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -77,19 +80,23 @@ def generate():
     if request.mimetype != "application/json":  # a form or text body needs no CORS preflight
         raise ApiError(415, "send the body as JSON, with Content-Type: application/json")
     body = parse_generate(parse_json(request.get_data(cache=False)), svc.config)
-    client = request.headers.get("X-Client-Id") or request.remote_addr or "anonymous"
-    routed = svc.rollouts.route(body.model, client)
-    model, shadow = routed or (body.model, None)
-    alias = body.model if routed else None
-    job = _submit(replace(body, model=model), alias, client)
-    if shadow:  # the candidate draws the very images the client gets from stable
-        _submit_shadow(replace(body, model=shadow, seed=job.request.seed), alias)
-    if wait:
-        return _wait(job)
+    client = Client.of(request)
+    release = svc.streams.acquire(client) if wait else (lambda: None)
+    try:
+        routed = svc.rollouts.route(body.model, client.name)
+        model, shadow = routed or (body.model, None)
+        alias = body.model if routed else None
+        job = _submit(replace(body, model=model), alias, client)
+        if shadow:  # the candidate draws the very images the client gets from stable
+            _submit_shadow(replace(body, model=shadow, seed=job.request.seed), alias)
+        if wait:
+            return _wait(job)
+    finally:
+        release()
     return job.summary(), 202, {"Location": f"/api/jobs/{job.id}"}
 
 
-def _submit(body, alias: str | None, client: str, shadow: bool = False) -> Job:
+def _submit(body, alias: str | None, client: Client, shadow: bool = False) -> Job:
     svc = services()
     entry = svc.manager.require(body.model)
     job = Job(body.for_model(entry, svc.config), entry.version, alias, client, shadow)
@@ -102,13 +109,20 @@ def _submit(body, alias: str | None, client: str, shadow: bool = False) -> Job:
 def _submit_shadow(body, alias: str) -> None:
     """The candidate's copy of a request; a shadow never fails the client's request."""
     try:
-        _submit(body, alias, "shadow", shadow=True)
+        _submit(body, alias, Client("shadow"), shadow=True)
     except Exception as err:  # full queue, invalid candidate: recorded, not returned
         services().rollouts.shadow_skipped(alias, err)
 
 
 def _wait(job: Job):
-    if not job.wait_finished(services().config.wait_timeout):
+    """Hold the request until the job finishes or wait_timeout passes; a client that goes away
+    cancels its job (it was never told the job's id)."""
+    svc = services()
+    finished = _until_finished(job, svc.config.wait_timeout, client_gone())
+    if finished is None:
+        svc.queue.cancel(job)
+        return "", 499  # the client closed the connection: nobody reads this
+    if not finished:
         return job.summary(), 202, {"Location": f"/api/jobs/{job.id}"}
     if job.status == "done":
         return {**job.summary(), "images_base64": job.images_base64()}, 200
@@ -118,10 +132,33 @@ def _wait(job: Job):
     raise ApiError(409, f"job {job.id} was cancelled")
 
 
+def _until_finished(job: Job, timeout: float, gone) -> bool | None:
+    """True once the job finishes, False at the timeout, None if the client went away."""
+    deadline = time.monotonic() + timeout
+    while not job.wait_finished(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+        if gone():
+            return None
+        if time.monotonic() >= deadline:
+            return False
+    return True
+
+
+def is_admin(request, token: str | None) -> bool:
+    """Whether the request carries `Authorization: Bearer TOKEN` with the admin token."""
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
+def client_gone():
+    """The request's check for a client that closed its connection (waitress has one)."""
+    return request.environ.get("waitress.client_disconnected") or (lambda: False)
+
+
 def _job(job_id: str) -> Job:
-    job = services().jobs.get(job_id)
+    jobs = services().jobs
+    job = jobs.get(job_id)
     if job is None:
-        raise ApiError(404, f"no job {job_id!r} (finished jobs are kept for a while only)")
+        raise ApiError(404, jobs.why_missing(job_id))
     return job
 
 
@@ -133,6 +170,12 @@ def job_status(job_id: str):
 @api.delete("/jobs/<job_id>")
 def cancel_job(job_id: str):
     job = _job(job_id)
+    if job.client != Client.of(request) and not is_admin(request, services().config.admin_token):
+        raise ApiError(
+            403,
+            f"job {job_id} was created by another client: only its creator (the same address "
+            "and X-Client-Id) or a request with the admin token may cancel it",
+        )
     if not services().queue.cancel(job):
         raise ApiError(409, f"job {job_id} is already {job.status}")
     return job.summary()
@@ -140,8 +183,13 @@ def cancel_job(job_id: str):
 
 @api.get("/jobs/<job_id>/events")
 def job_event_stream(job_id: str):
+    job = _job(job_id)
+    release = services().streams.acquire(Client.of(request))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return Response(job_events(_job(job_id)), mimetype="text/event-stream", headers=headers)
+    events = job_events(job, gone=client_gone())
+    response = Response(events, mimetype="text/event-stream", headers=headers)
+    response.call_on_close(release)
+    return response
 
 
 @api.get("/jobs/<job_id>/images/<int:index>.png")

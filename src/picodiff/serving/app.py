@@ -19,6 +19,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .api import api
+from .clients import Slots
 from .config import ServeConfig
 from .errors import register_error_handlers
 from .jobs import JobStore
@@ -42,6 +43,7 @@ class Services:
     queue: GenerationQueue
     jobs: JobStore
     rollouts: Rollouts
+    streams: Slots  # event streams and ?wait=true requests, each holding an HTTP thread
 
     def close(self) -> None:
         """Stop the workers and the model watcher (tests; the process exit does it too)."""
@@ -57,6 +59,7 @@ def build_services(config: ServeConfig) -> Services:
         metrics,
         max_batch=config.max_batch,
         queue_size=config.queue_size,
+        client_jobs=config.client_jobs,
         preview_every=config.preview_every,
         batching=config.batching,  # type: ignore[arg-type]
     )
@@ -64,7 +67,8 @@ def build_services(config: ServeConfig) -> Services:
     queue.listeners += [rollouts.record, _log_job]
     queue.start(config.devices or default_devices())
     manager.watch(config.reload_interval)
-    return Services(config, metrics, manager, queue, JobStore(config.keep_jobs), rollouts)
+    streams = Slots(config.stream_limit, config.client_streams)
+    return Services(config, metrics, manager, queue, JobStore(config.keep_jobs), rollouts, streams)
 
 
 def default_devices() -> tuple[str, ...]:

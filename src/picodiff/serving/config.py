@@ -38,6 +38,10 @@ class ServeConfig:
     allowed_hosts: tuple[str, ...] = ()  # more Host / Origin names to answer (serving.origin)
     port: int = 8000
     threads: int = 32  # waitress threads: each waiting (?wait=true) or SSE client holds one
+    max_streams: int = 0  # event streams and waits held at once; 0 = threads - 8 (or half)
+    client_streams: int = 8  # of those, for one client
+    connection_limit: int = 1000  # open connections, idle ones included
+    idle_timeout: float = 30.0  # seconds before an idle (or half-sent) connection is closed
     devices: tuple[str, ...] = ()  # one worker each; () = every CUDA device, else the CPU
     max_batch: int = 16  # images sampled at once, across jobs
     batching: Batching = "step"  # when rows may join the running batch (see serving.queue)
@@ -45,19 +49,30 @@ class ServeConfig:
     max_steps: int = 1000  # denoising steps per request
     max_body_bytes: int = 16 * 1024
     queue_size: int = 64  # queued jobs before 429
+    client_jobs: int = 8  # jobs one client may have waiting or running (its address: twice)
     memory_mb: int = 2048  # budget of the loaded-model cache (parameters and buffers)
     reload_interval: float = 2.0  # seconds between scans of the model roots; 0 = never
     preview_every: int = 0  # steps between preview images; 0 = about 8 per job
     wait_timeout: float = 600.0  # the longest a ?wait=true request blocks
     keep_jobs: int = 256  # finished jobs (and their images) kept for /api/jobs/{id}
     rollout: Path | None = None  # the rollout YAML file
+    # lets a request (Authorization: Bearer TOKEN) cancel any client's job; from the environment
+    admin_token: str | None = field(default_factory=lambda: os.environ.get("PICODIFF_ADMIN_TOKEN"))
     static_dir: Path = STATIC_DIR
     log_json: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("max_batch", "max_n", "max_steps", "max_body_bytes", "queue_size", "threads"):
+        positive = ("max_batch", "max_n", "max_steps", "max_body_bytes", "queue_size", "threads")
+        for name in (*positive, "client_streams", "client_jobs", "connection_limit"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.max_streams < self.threads:
+            raise ValueError(
+                f"max_streams must be in [0, threads) so that short requests keep a thread; "
+                f"got {self.max_streams} with threads {self.threads}"
+            )
+        if self.idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be > 0, got {self.idle_timeout}")
         check_choice("batching", self.batching, Batching)
         if self.memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
@@ -66,6 +81,12 @@ class ServeConfig:
     def roots(self) -> tuple[Path, ...]:
         """Where models are looked for, first match of a name wins: the user's, then bundled."""
         return (Path(self.models), *map(Path, self.bundled_models))
+
+    @property
+    def stream_limit(self) -> int:
+        """Long-lived requests held at once: max_streams, else all threads but 8 (or half)."""
+        spare = self.threads - 8 if self.threads > 16 else self.threads // 2
+        return self.max_streams or max(1, spare)
 
     @property
     def memory_budget(self) -> int:

@@ -10,9 +10,17 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .clients import Client
 from .validation import GenerateRequest
 
 FINISHED = ("done", "failed", "cancelled")
+# this server process's mark, the first 8 hex digits of every job id it gives: an id with
+# another mark was given before a restart (jobs live in memory and do not survive one)
+RUN_MARK = uuid.uuid4().hex[:8]
+
+
+def new_job_id() -> str:
+    return RUN_MARK + uuid.uuid4().hex[:24]
 
 
 @dataclass(eq=False)
@@ -22,9 +30,10 @@ class Job:
     request: GenerateRequest
     version: str
     alias: str | None = None
-    client: str | None = None
+    # who asked: fair shares, limits and who may cancel
+    client: Client = field(default_factory=lambda: Client("local"))
     shadow: bool = False  # a rollout's copy for the candidate; never returned to the client
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_job_id)
     status: str = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -148,3 +157,17 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
+
+    def why_missing(self, job_id: str) -> str:
+        """Why no job has this id: never given, given before a restart, or forgotten."""
+        if len(job_id) != 32 or not all(c in "0123456789abcdef" for c in job_id):
+            return f"no job {job_id!r}: job ids are 32 hex digits, as POST /api/generate gives"
+        if not job_id.startswith(RUN_MARK):
+            return (
+                f"job {job_id} was lost: it was created before this server restarted, and "
+                "jobs live in the server's memory only; submit it again"
+            )
+        return (
+            f"job {job_id} is no longer kept: it finished and the last {self.keep} finished "
+            "jobs are kept only (or it never existed)"
+        )

@@ -21,16 +21,18 @@ def _param(name: str, where: str, schema: dict, description: str = "") -> dict[s
 
 
 ERROR_TEXT = {
-    400: "the body is not valid JSON",
+    400: "the body is not valid JSON, or the X-Client-Id header is malformed",
     404: "no such model, job or image",
     409: "the job is not in a state that allows this (or was cancelled while waited for)",
-    403: "a Host or Origin header this server does not answer to (see --allow-host)",
+    403: "a Host or Origin header this server does not answer to (see --allow-host), or a "
+    "job that another client created",
     413: "the body is larger than the server accepts",
     415: "the body is not sent as application/json",
     422: "a field is invalid: error.field and error.message say which and why",
     429: "the queue is full: retry after the Retry-After header's seconds",
     500: "the model produced NaN/inf or the server failed (never a fake image)",
-    503: "the model cannot be loaded or served, or the server is not ready",
+    503: "the model cannot be loaded or served, the server is not ready, or too many event "
+    "streams and waits are open (retry after Retry-After)",
 }
 OBJECT, ARRAY, STRING = {"type": "object"}, {"type": "array"}, {"type": "string"}
 SEGMENT = {"type": "string", "pattern": "^[^/]+$"}  # one path segment
@@ -46,8 +48,9 @@ WAIT = _param(
 CLIENT = _param(
     "X-Client-Id",
     "header",
-    {"type": "string", "pattern": "^[!-~]{1,100}$"},
-    "sticky routing key of rollout A/B and canary splits (default: the client address)",
+    {"type": "string", "pattern": "^[!-~]{1,64}$"},
+    "who the client is, beside its address: fair shares, limits, rollout A/B and canary "
+    "splits and who may cancel a job (default: the address alone)",
 )
 SSE = {"text/event-stream": {}}
 PNG = {"image/png": {}}
@@ -99,10 +102,11 @@ OPERATIONS = [
     (
         "delete",
         "/api/jobs/{job_id}",
-        "cancel (within one denoising step)",
+        "cancel (within one denoising step); only the client that created the job, or the "
+        "admin token (Authorization: Bearer, $PICODIFF_ADMIN_TOKEN)",
         (200, "cancelled", _ref("Job")),
-        (404, 409),
-        [JOB_ID],
+        (400, 404, 409),
+        [JOB_ID, CLIENT],
     ),
     (
         "get",
@@ -110,8 +114,8 @@ OPERATIONS = [
         "Server-Sent Events: progress (step, total, eta_seconds, images_done), preview "
         "(base64 PNG every few steps), then done (the images), failed or cancelled",
         (200, "event stream", SSE),
-        (404,),
-        [JOB_ID],
+        (400, 404, 503),
+        [JOB_ID, CLIENT],
     ),
     (
         "get",
@@ -141,7 +145,7 @@ def _operation(path: str, summary: str, ok: tuple, errors: tuple, params: list) 
     responses = {str(status): {"description": description, "content": content}}
     if path == "/api/generate":  # ?wait=true
         responses["200"] = {"description": "with ?wait=true: the finished job", "content": content}
-    for code in (403, *errors):  # 403: any request, for a foreign Host or Origin
+    for code in sorted({403, *errors}):  # 403: any request, for a foreign Host or Origin
         not_ready = path == "/api/ready" and code == 503
         body = _ref("Ready") if not_ready else _ref("Error")  # not ready: the same body
         responses[str(code)] = {

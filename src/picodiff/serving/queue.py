@@ -1,12 +1,18 @@
 """The generation queue: one worker thread per device, batching across jobs step by step.
 
-Every image being drawn is a row of a cohort (rows of one job started together, with their own
-sampler state). The worker advances every running cohort by one network evaluation per tick:
-one call per network over all their rows, each row at its own timestep, whatever its sampler or
-step count. Rows of a newly arrived job join at the next tick while fewer than `max_batch` rows
-are running (oldest job first, round-robin across jobs, so none starves); finished and
-cancelled rows leave at once. Each image is seeded from (job seed, image index) and the network
-is called on fixed-size blocks, so an image is the same bits whatever it was drawn beside.
+Every image being drawn is a row of a cohort (a few rows of one job started together, with their
+own sampler state). Each tick the worker advances up to `max_batch` rows by one network
+evaluation: one call per network over the chosen cohorts, each row at its own timestep,
+whatever its sampler or step count. The rows are chosen fairly (`clients.FairShare`): the
+least served client's cohorts first, so a client with a few rows is never held behind another's
+hundreds; the rest of the resident cohorts simply wait for a later tick. Rows of a newly
+arrived job become resident at the next tick (each client up to `max_batch` rows, each address
+twice that, the worker four times that), and finished or cancelled rows leave at once. Each
+image is seeded from (job seed, image index) and the network is called on fixed-size blocks, so
+an image is the same bits whatever it was drawn beside.
+
+A client may have `client_jobs` jobs waiting or running (its address twice that, within
+`queue_size`); beyond that its requests get 429, and only its own.
 
 `batching` chooses when rows may join: "step" (as above), "job" (the older policy: a batch of
 jobs with equal settings runs to its end before the next starts) or "none" (one job at a time).
@@ -19,6 +25,7 @@ import math
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
@@ -29,6 +36,7 @@ from ..diffusion import SamplingCancelled
 from ..models.batching import default_micro_batch
 from ..pixels import make_grid, png_bytes, to_uint8
 from ..sampling import NetworkCall, NonFiniteOutput, call_network
+from .clients import FairShare, address_share
 from .config import Batching
 from .generator import ServedModel
 from .jobs import Job
@@ -51,8 +59,8 @@ class Cohort:
 class QueueFull(Exception):
     """Too many jobs waiting; retry after `retry_after` seconds."""
 
-    def __init__(self, retry_after: int):
-        super().__init__(f"the generation queue is full; retry in {retry_after} s")
+    def __init__(self, retry_after: int, what: str = "the generation queue"):
+        super().__init__(f"{what} is full; retry in {retry_after} s")
         self.retry_after = retry_after
 
 
@@ -66,17 +74,21 @@ class GenerationQueue:
         *,
         max_batch: int = 8,
         queue_size: int = 64,
+        client_jobs: int = 8,
         preview_every: int = 0,
         batching: Batching = "step",
     ):
         self.manager, self.metrics = manager, metrics
         self.max_batch, self.queue_size, self.preview_every = max_batch, queue_size, preview_every
+        self.client_jobs = min(client_jobs, queue_size)
+        self.address_jobs = address_share(self.client_jobs, queue_size)
         self.batching = check_choice("batching", batching, Batching)
         self.listeners: list[Callable[[Job], None]] = []  # called once per finished job
         self._active: list[Job] = []
         # the (device, loaded model) each running job started with: its later rows use the same
         # weights, so a model replaced mid-job never mixes versions within one job
         self._pinned: dict[Job, tuple[str, ServedModel]] = {}
+        self._share = FairShare()  # rows x steps given to each client and address
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._job_seconds = 1.0  # running mean, for Retry-After
@@ -100,15 +112,22 @@ class GenerationQueue:
             return len(self._active)
 
     def submit(self, job: Job) -> None:
-        """Queue a job, or raise QueueFull when `queue_size` jobs are already waiting."""
+        """Queue a job, or raise QueueFull when the queue, or the client's share of it, is full."""
         with self._cond:
+            mine = [j for j in self._active if j.client == job.client]
+            address = sum(j.client.address == job.client.address for j in self._active)
             waiting = sum(j.status == "queued" for j in self._active)
+            if len(mine) >= self.client_jobs or address >= self.address_jobs:
+                raise QueueFull(self._wait_for(len(mine)), "your client's share of the queue")
             if waiting >= self.queue_size:
-                waits = math.ceil(self._job_seconds * max(1, waiting / self.max_batch))
-                raise QueueFull(max(1, waits))
+                raise QueueFull(self._wait_for(waiting))
             self._active.append(job)
             self.metrics.queue_depth.set(len(self._active))
             self._cond.notify_all()
+
+    def _wait_for(self, jobs: int) -> int:
+        """Seconds until about `jobs` jobs have run (Retry-After)."""
+        return max(1, math.ceil(self._job_seconds * max(1, jobs / self.max_batch)))
 
     def cancel(self, job: Job) -> bool:
         """Cancel a job: at once if queued; a running one's rows leave at the next step."""
@@ -119,37 +138,70 @@ class GenerationQueue:
 
     # --- the worker -------------------------------------------------------------------------
     def _work(self, device: str) -> None:
-        running: list[Cohort] = []
+        resident: list[Cohort] = []
         micro_batch = default_micro_batch(device)
         while not self._stop.is_set():
-            running = [c for c in running if self._wanted(c)]
+            resident = [c for c in resident if self._wanted(c)]
             with torch.inference_mode():
-                running += [c for c in self._admit(running, device) if self._start(c, device)]
-                if running:
-                    self._tick(running, micro_batch)
-            running = [c for c in running if c.call is not None]
+                resident += [c for c in self._admit(resident, device) if self._start(c, device)]
+                if resident:
+                    self._tick(self._chosen(resident), micro_batch)
+            resident = [c for c in resident if c.call is not None]
 
-    def _admit(self, running: list[Cohort], device: str) -> list[Cohort]:
-        """New cohorts: rows of waiting jobs, oldest first and round-robin, that may join now
+    def _admit(self, resident: list[Cohort], device: str) -> list[Cohort]:
+        """New cohorts: rows of waiting jobs, least served client first, that may join now
         (a job already drawing on another device stays there)."""
         with self._cond:
-            if not running:
+            if not resident:
                 self._cond.wait_for(lambda: self._stop.is_set() or self._ready(), timeout=1.0)
             ready = [j for j in self._ready() if self._pinned.get(j, (device,))[0] == device]
-            if not ready or (running and self.batching != "step"):
+            if not ready or (resident and self.batching != "step"):
                 return []
             if self.batching == "job":
                 ready = [j for j in ready if j.key == ready[0].key]
             elif self.batching == "none":
                 ready = ready[:1]
-            capacity = self.max_batch - sum(len(c.indices) for c in running)
-            taken: dict[Job, list[int]] = {}
-            while capacity > 0 and any(j.pending for j in ready):
-                for job in ready:
-                    if job.pending and capacity > 0:
-                        taken.setdefault(job, []).append(job.pending.popleft())
-                        capacity -= 1
-            return [Cohort(job, indices) for job, indices in taken.items()]
+            self._share.keep({k for j in self._active for k in (j.client, j.client.address)})
+            return self._fill(sorted(ready, key=self._priority), resident)
+
+    def _fill(self, ready: list[Job], resident: list[Cohort]) -> list[Cohort]:
+        """Cohorts of waiting rows while each client, address and the worker have room."""
+        step = self.batching == "step"
+        worker = (4 if step else 1) * self.max_batch
+        per_client, per_address = (self.max_batch, 2 * self.max_batch) if step else (worker,) * 2
+        rows = max(1, self.max_batch // 4) if step else self.max_batch  # per cohort
+        held: Counter = Counter()
+        for cohort in resident:
+            held.update(_holders(cohort.job, len(cohort.indices)))
+        room = worker - sum(len(c.indices) for c in resident)
+        cohorts = []
+        for job in ready:
+            free = min(room, per_client - held[job.client], per_address - held[job.client.address])
+            while job.pending and free > 0:
+                take = [job.pending.popleft() for _ in range(min(rows, free, len(job.pending)))]
+                cohorts.append(Cohort(job, take))
+                free, room = free - len(take), room - len(take)
+                held.update(_holders(job, len(take)))
+        return cohorts
+
+    def _chosen(self, resident: list[Cohort]) -> list[Cohort]:
+        """The cohorts this tick advances: up to max_batch rows, least served client first."""
+        if self.batching != "step":
+            return resident
+        chosen, rows = [], 0
+        for cohort in sorted(resident, key=lambda c: self._priority(c.job)):
+            if not chosen or rows + len(cohort.indices) <= self.max_batch:
+                chosen.append(cohort)
+                rows += len(cohort.indices)
+        with self._cond:
+            for cohort in chosen:
+                for scope in (cohort.job.client, cohort.job.client.address):
+                    self._share.charge(scope, len(cohort.indices))
+        return chosen
+
+    def _priority(self, job: Job) -> tuple:
+        client = job.client
+        return (self._share.service(client.address), self._share.service(client), job.created)
 
     def _ready(self) -> list[Job]:
         return [j for j in self._active if j.pending and not j.is_finished]
@@ -271,6 +323,11 @@ class GenerationQueue:
             log_event("output_range_violation", logging.WARNING, model=model, kind=kind)
 
         return report
+
+
+def _holders(job: Job, rows: int) -> Counter:
+    """Rows held by a job's client and its address (the scopes of the residency limits)."""
+    return Counter({job.client: rows, job.client.address: rows})
 
 
 class CohortProgress:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .jobs import Job
 
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 15.0  # a comment line this often: proxies keep the stream, and a client
+# that went away fails the write
+POLL_SECONDS = 1.0  # how often a stream or a wait checks that its client is still there
 
 
 def event(name: str, data: dict[str, Any]) -> str:
@@ -17,24 +20,32 @@ def event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-def job_events(job: Job, keepalive: float = KEEPALIVE_SECONDS) -> Iterator[str]:
+def job_events(
+    job: Job, keepalive: float = KEEPALIVE_SECONDS, gone: Callable[[], bool] = lambda: False
+) -> Iterator[str]:
     """progress (step, total, eta_seconds, images_done) on every change, preview (a base64 PNG
-    grid of the current x0 predictions) every few steps, then done / failed / cancelled."""
+    grid of the current x0 predictions) every few steps, then done / failed / cancelled. Ends
+    early when `gone()` says the client closed its connection."""
     job.watch(+1)
     try:
-        yield from _stream(job, keepalive)
+        yield from _stream(job, keepalive, gone)
     finally:
         job.watch(-1)
 
 
-def _stream(job: Job, keepalive: float) -> Iterator[str]:
+def _stream(job: Job, keepalive: float, gone: Callable[[], bool]) -> Iterator[str]:
     seen, sent_progress, sent_preview = -1, None, None
+    quiet_since = time.monotonic()
     while True:
-        revision = job.wait(seen, keepalive)
+        revision = job.wait(seen, min(POLL_SECONDS, keepalive))
+        if gone():
+            return
         if revision == seen:
-            yield ": keep-alive\n\n"  # a comment line: keeps proxies from closing the stream
+            if time.monotonic() - quiet_since >= keepalive:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
             continue
-        seen = revision
+        seen, quiet_since = revision, time.monotonic()
         progress = {"id": job.id, "status": job.status, **job.summary()["progress"]}
         if progress != sent_progress:
             yield event("progress", progress)

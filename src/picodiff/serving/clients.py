@@ -1,0 +1,121 @@
+"""Who a request comes from, the limits each client lives within, and their fair shares.
+
+A client is its remote address plus the X-Client-Id it sends. Clients can forge ids, not
+addresses, so every limit applies twice: to the client and, more loosely, to its address
+(forging ids never buys more than the address's share). The limits here are on long-lived
+requests (event streams and ?wait=true, each holding an HTTP thread); the generation queue
+applies the same idea to queued jobs and running rows, and orders work by `FairShare`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .validation import ApiError
+
+CLIENT_ID = re.compile(r"[!-~]{1,64}")  # X-Client-Id: 1 to 64 visible ASCII characters
+
+
+@dataclass(frozen=True)
+class Client:
+    address: str
+    id: str = ""
+
+    @classmethod
+    def of(cls, request) -> Client:
+        """The client of a Flask request."""
+        chosen = request.headers.get("X-Client-Id")
+        if chosen is not None and not CLIENT_ID.fullmatch(chosen):
+            raise ApiError(
+                400,
+                "X-Client-Id must be 1 to 64 visible ASCII characters (no spaces)",
+                field="X-Client-Id",
+            )
+        return cls(request.remote_addr or "unknown", chosen or "")
+
+    @property
+    def name(self) -> str:
+        """The id it chose, else its address (rollouts keep a client on one version by it)."""
+        return self.id or self.address
+
+    def __str__(self) -> str:
+        return f"{self.address} {self.id}".strip()
+
+
+def address_share(per_client: int, total: int) -> int:
+    """What one address may hold of `total`: all but a quarter, kept for other addresses."""
+    return min(total, max(per_client, total - max(1, total // 4)))
+
+
+class Slots:
+    """Long-lived requests held at once: at most `total`, `per_client` for one client and
+    `address_share` for one address; beyond that, 503 with Retry-After."""
+
+    def __init__(self, total: int, per_client: int, what: str = "event streams and waits"):
+        self.total, self.per_client, self.what = total, per_client, what
+        self.per_address = address_share(per_client, total)
+        self._held: Counter = Counter()
+        self._lock = threading.Lock()
+
+    def acquire(self, client: Client) -> Callable[[], None]:
+        """Take a slot for `client`; returns the function that gives it back (once)."""
+        keys = ("all", ("address", client.address), ("client", client))
+        with self._lock:
+            full = [
+                (limit, scope)
+                for key, limit, scope in zip(
+                    keys,
+                    (self.total, self.per_address, self.per_client),
+                    ("on this server", "from your address", "for your client"),
+                )
+                if self._held[key] >= limit
+            ]
+            if full:
+                limit, scope = full[-1]
+                raise ApiError(
+                    503,
+                    f"too many open {self.what} {scope} (at most {limit}); close one or retry",
+                    headers={"Retry-After": "5"},
+                )
+            self._held.update(keys)
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                self._held.subtract(keys)
+
+        return release
+
+    def held(self) -> int:
+        with self._lock:
+            return self._held["all"]
+
+
+class FairShare:
+    """Max-min fair order of clients: the least served first. A client's service is the rows
+    x steps it was given since it last became active; a newly active client starts level with
+    the least served one, so idle time earns no credit and a burst cannot shut others out."""
+
+    def __init__(self) -> None:
+        self._service: dict[object, float] = {}
+
+    def keep(self, active: Iterable[object]) -> None:
+        """Forget clients no longer active; level the newly active ones."""
+        active = set(active)
+        self._service = {c: s for c, s in self._service.items() if c in active}
+        floor = min(self._service.values(), default=0.0)
+        for client in active - self._service.keys():
+            self._service[client] = floor
+
+    def service(self, client: object) -> float:
+        return self._service.get(client, 0.0)
+
+    def charge(self, client: object, amount: float) -> None:
+        self._service[client] = self.service(client) + amount

@@ -39,7 +39,9 @@ def start_server(policy: str, args: argparse.Namespace) -> tuple[subprocess.Pope
     clients = max(args.clients)
     command = [sys.executable, "-m", "picodiff", "serve", "--port", "0", "--batching", policy]
     command += ["--max-batch", str(args.max_batch), "--queue-size", str(2 * clients)]
-    command += ["--threads", str(clients + 4), "--reload-interval", "0"]
+    # every simulated client (X-Client-Id) holds one wait; all of them share 127.0.0.1
+    command += ["--threads", str(2 * clients + 8), "--max-streams", str(2 * clients)]
+    command += ["--client-streams", "1", "--client-jobs", "1", "--reload-interval", "0"]
     command += ["--torch-threads", str(args.torch_threads)] if args.torch_threads else []
     command += ["--models", args.models] if args.models else []
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -63,7 +65,11 @@ def one_round(url: str, clients: int, args: argparse.Namespace, round_index: int
         for r in range(args.requests):
             seed = ((round_index + 1) * 1000 + k) * 1000 + r  # the warm-up round is -1
             start = time.perf_counter()
-            reply = requests.post(f"{url}/api/generate?wait=true", json={**body, "seed": seed})
+            reply = requests.post(
+                f"{url}/api/generate?wait=true",
+                json={**body, "seed": seed},
+                headers={"X-Client-Id": f"client-{k}"},
+            )
             if reply.status_code != 200:
                 failures.append(f"{reply.status_code} {reply.text[:200]}")
                 return

@@ -100,19 +100,21 @@ class Slots:
 
 class FairShare:
     """Max-min fair order of clients: the least served first. A client's service is the rows
-    x steps it was given since it last became active; a newly active client starts level with
-    the least served one, so idle time earns no credit and a burst cannot shut others out."""
+    x steps it was given since it last became active. A newly active client starts `credit`
+    below the least served active one: a short job runs at once, at full speed, while a long
+    one soon shares equally; idle time earns no more than that."""
 
-    def __init__(self) -> None:
+    def __init__(self, credit: float = 0.0) -> None:
+        self.credit = credit
         self._service: dict[object, float] = {}
 
     def keep(self, active: Iterable[object]) -> None:
-        """Forget clients no longer active; level the newly active ones."""
+        """Forget clients no longer active; place the newly active ones."""
         active = set(active)
         self._service = {c: s for c, s in self._service.items() if c in active}
-        floor = min(self._service.values(), default=0.0)
+        start = min(self._service.values(), default=0.0) - self.credit
         for client in active - self._service.keys():
-            self._service[client] = floor
+            self._service[client] = start
 
     def service(self, client: object) -> float:
         return self._service.get(client, 0.0)

@@ -88,7 +88,9 @@ class GenerationQueue:
         # the (device, loaded model) each running job started with: its later rows use the same
         # weights, so a model replaced mid-job never mixes versions within one job
         self._pinned: dict[Job, tuple[str, ServedModel]] = {}
-        self._share = FairShare()  # rows x steps given to each client and address
+        # rows x steps given to each client and address; a newly active one may run about one
+        # default job (a full batch, 20 steps) before it shares equally
+        self._share = FairShare(credit=20 * max_batch)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._job_seconds = 1.0  # running mean, for Retry-After
@@ -145,7 +147,7 @@ class GenerationQueue:
             with torch.inference_mode():
                 resident += [c for c in self._admit(resident, device) if self._start(c, device)]
                 if resident:
-                    self._tick(self._chosen(resident), micro_batch)
+                    self._tick(self._chosen(resident, micro_batch), micro_batch)
             resident = [c for c in resident if c.call is not None]
 
     def _admit(self, resident: list[Cohort], device: str) -> list[Cohort]:
@@ -184,13 +186,17 @@ class GenerationQueue:
                 held.update(_holders(job, len(take)))
         return cohorts
 
-    def _chosen(self, resident: list[Cohort]) -> list[Cohort]:
-        """The cohorts this tick advances: up to max_batch rows, least served client first."""
+    def _chosen(self, resident: list[Cohort], micro_batch: int) -> list[Cohort]:
+        """The cohorts this tick advances, least served first: up to max_batch rows, or one
+        pass of the network (micro_batch rows) while several addresses have rows, so that a
+        tick for a client with a few rows is not made long by another's many."""
         if self.batching != "step":
             return resident
+        several = len({c.job.client.address for c in resident}) > 1
+        budget = min(self.max_batch, micro_batch) if several else self.max_batch
         chosen, rows = [], 0
         for cohort in sorted(resident, key=lambda c: self._priority(c.job)):
-            if not chosen or rows + len(cohort.indices) <= self.max_batch:
+            if not chosen or rows + len(cohort.indices) <= budget:
                 chosen.append(cohort)
                 rows += len(cohort.indices)
         with self._cond:

@@ -20,6 +20,7 @@ def server(tmp_path_factory):
     options = "--threads 12 --client-streams 3 --client-jobs 3 --max-batch 4 --queue-size 40"
     options += " --idle-timeout 2 --reload-interval 0"
     server = Server(tmp, "--models", str(tmp / "models"), *options.split())
+    server.models = tmp / "models"
     yield server
     server.stop()
 
@@ -228,3 +229,38 @@ def test_only_its_creator_or_the_admin_token_cancels_a_job_and_a_restart_says_jo
         assert "before this server restarted" in lost.json()["error"]["message"]
     finally:
         server.stop()
+
+
+# --- nothing from a request or a model file grows without bound ---------------------------------
+def test_made_up_http_methods_share_one_metrics_label(server):
+    for i in range(30):
+        requests.request(f"X{i:03d}{'Q' * 2000}", server.url("/api/health"), timeout=5)
+    lines = [line for line in server.get("/metrics").text.splitlines() if "X0" in line]
+    assert lines == []  # no series per method
+    assert server.metric("picodiff_http_requests_total", method="other") >= 30
+
+
+def write_config(model_dir, change) -> None:
+    import json
+
+    path = model_dir / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+
+
+def test_huge_T_and_image_size_are_listed_invalid_with_the_reason(server):
+    models = server.models
+    write_config(make_model(models, "huge-T"), lambda c: c["schedule"].update(T=10**8))
+    write_config(make_model(models, "huge-size"), lambda c: c["model"].update(image_size=2048))
+    started = time.perf_counter()
+    server.post("/api/models/reload")
+    scan = time.perf_counter() - started
+    listed = {m["name"]: m for m in server.get("/api/models").json()}
+    assert not listed["huge-T"]["valid"] and "[1, 100,000]" in listed["huge-T"]["reason"]
+    huge = listed["huge-size"]
+    assert not huge["valid"] and "over the memory budget" in huge["reason"]
+    assert "2048 px" in huge["reason"]
+    answer = server.generate(model="huge-size", steps=2)
+    assert answer.status_code == 503 and "memory budget" in answer.json()["error"]["message"]
+    assert scan < 5  # validating them allocated nothing of their size

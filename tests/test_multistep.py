@@ -3,6 +3,8 @@ the same model function and timesteps, an independent re-statement of iPNDM, the
 diffusers computes, the Gaussian oracle, and batch invariance."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -17,6 +19,7 @@ from tiny_models import cpu_threads, tiny_checkpoint
 
 from picodiff.cli import main
 from picodiff.diffusion import NoiseSchedule, SamplerSettings, sample, spaced_timesteps
+from picodiff.diffusion.samplers import _nearest
 from picodiff.sampling import open_checkpoint, sample_images
 
 single_thread = pytest.fixture(scope="module", autouse=True)(cpu_threads)
@@ -302,3 +305,30 @@ def test_the_cli_takes_the_new_samplers_and_spacings(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--spacing", "cosine", "--out", str(tmp_path / "t")])
     assert exit_.value.code == 2 and "invalid choice: 'cosine'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("T", [50, 1000])
+def test_logsnr_spacing_picks_the_nearest_log_snr_as_a_full_comparison_does(T):
+    for schedule in (NoiseSchedule.cosine(T), NoiseSchedule.linear(T=T, zero_terminal_snr=True)):
+        lam = 0.5 * (schedule.alpha_bars.log() - (-schedule.alpha_bars).log1p())
+        finite = lam[torch.isfinite(lam)]
+        for steps in (2, 7, 20, T // 2):
+            targets = torch.linspace(float(finite.min()), float(finite.max()), steps).double()
+            brute = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
+            assert _nearest(lam, targets) == brute, (T, steps)
+
+
+def test_logsnr_spacing_of_a_long_schedule_needs_no_steps_by_T_matrix():
+    """T = 100,000 and 1000 steps: a [steps, T] float64 matrix alone would be 800 MB."""
+    code = (
+        "import resource; from picodiff.diffusion import NoiseSchedule, spaced_timesteps;"
+        "s = NoiseSchedule.linear(T=100_000); before = resource.getrusage(0).ru_maxrss;"
+        "spaced_timesteps(s, 1000, 'logsnr');"
+        "print(resource.getrusage(0).ru_maxrss - before)"
+    )
+    grown_kib = int(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert grown_kib < 100 * 1024

@@ -104,8 +104,9 @@ def test_config_round_trip(name):
 
 
 def test_bad_arguments_are_explained():
-    with pytest.raises(ValueError, match="positive integer"):
-        NoiseSchedule.linear(0)
+    for T in (0, 10**8, True, 1.5):
+        with pytest.raises(ValueError, match=r"T must be an integer in \[1, 100,000\]"):
+            NoiseSchedule.linear(T)
     with pytest.raises(ValueError, match=r"schedule must be one of .*, got 'cosinus'"):
         NoiseSchedule.from_config({"name": "cosinus", "T": 10})
     with pytest.raises(ValueError, match=r"\(0, 1\]"):

@@ -157,14 +157,23 @@ def spaced_timesteps(schedule: NoiseSchedule, steps: int, spacing: Spacing = "li
     if spacing == "logsnr":
         ends = float(finite.min()), float(finite.max())
         targets = torch.linspace(*ends, steps, dtype=torch.float64)
-        nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
-        return _distinct_descending(nearest, T)
+        return _distinct_descending(_nearest(lam, targets), T)
     log_sigma = -finite.double()  # increasing in t
     rho, fractions = 7.0, torch.linspace(0, 1, steps, dtype=torch.float64)
     s_max, s_min = (float(log_sigma[-1]) / rho, float(log_sigma[0]) / rho)
     ramp = math.exp(s_max) + fractions * (math.exp(s_min) - math.exp(s_max))
     targets = (rho * ramp.log()).clamp(float(log_sigma[0]), float(log_sigma[-1]))
     return _distinct_descending(_interpolated(log_sigma, targets), T)
+
+
+def _nearest(lam: torch.Tensor, targets: torch.Tensor) -> list[int]:
+    """For each target, the t whose (decreasing) lam is closest, the smaller t on a tie; in
+    O(steps log T) memory and time, never a [steps, T] matrix."""
+    rising = -lam.double()
+    above = torch.searchsorted(rising, -targets).clamp(0, len(lam) - 1)
+    below = (above - 1).clamp(min=0)
+    closer_below = (lam[below] - targets).abs() <= (lam[above] - targets).abs()
+    return torch.where(closer_below, below, above).tolist()
 
 
 def _interpolated(log_sigma: torch.Tensor, targets: torch.Tensor) -> list[int]:

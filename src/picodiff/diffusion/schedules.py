@@ -129,9 +129,12 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
     return 1 - alphas
 
 
+MAX_T = 100_000  # diffusion steps of a schedule (DDPM uses 1000; beyond, a file is suspect)
+
+
 def _check_T(T: int) -> int:
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive integer, got {T!r}")
+    if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= MAX_T:
+        raise ValueError(f"T must be an integer in [1, {MAX_T:,}], got {T!r}")
     return T
 
 

@@ -87,6 +87,21 @@ class UNetConfig:
             return sum(self.down_sample)
         return len(self.channels) - 1
 
+    def activation_bytes(self) -> int:
+        """About the memory one image takes in a forward pass (float32): every level's feature
+        maps, with the skips kept for the decoder, and each attention level's score matrix."""
+        levels = len(self.channels)
+        down = list(self.down_sample) if self.layout == "pb2025" else [True] * (levels - 1)
+        attends = [True] * levels if self.layout == "pb2025" else list(self.attention_levels)
+        size, total = self.image_size, 0
+        for level, width in enumerate(self.channels):
+            total += 2 * (self.blocks_per_level + 2) * width * size * size  # maps and skips
+            if level < len(attends) and attends[level]:
+                total += self.heads * (size * size) ** 2  # one head's scores at a time, x heads
+            if level < len(down) and down[level]:
+                size = max(1, size // 2)
+        return 4 * total
+
 
 PB2025 = dict(
     layout="pb2025",

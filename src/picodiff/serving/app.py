@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from .api import api
 from .clients import Slots
 from .config import ServeConfig
-from .errors import register_error_handlers
+from .errors import HTTP_METHODS, register_error_handlers
 from .jobs import JobStore
 from .logs import log_event, setup_logging
 from .manager import ModelManager
@@ -106,7 +106,8 @@ def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
     @app.after_request
     def count_request(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        services.metrics.requests.labels(request.method, route, response.status_code).inc()
+        method = request.method if request.method in HTTP_METHODS else "other"  # bounded labels
+        services.metrics.requests.labels(method, route, response.status_code).inc()
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         log_event(
             "request",

@@ -68,6 +68,7 @@ class ModelEntry:
     prediction: str | None = None
     parameters: int | None = None
     nbytes: int = 0  # memory its weights take once loaded
+    activation_bytes: int = 0  # about the memory of one image in a forward pass (largest stage)
     fid: float | None = None
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
@@ -200,6 +201,7 @@ def _inspect_cascade(path: Path) -> dict[str, Any]:
         "prediction": base["prediction"],
         "parameters": sum(d["parameters"] for d in stages),
         "nbytes": sum(d["nbytes"] for d in stages),
+        "activation_bytes": max(d["activation_bytes"] for d in stages),
         "fid": _finite_number(spec.get("fid")),
         "stages": tuple(map(_describe_stage, spec["stages"], stages, configs)),
         "load_options": {"stages": spec["stages"]},
@@ -267,6 +269,7 @@ def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dic
         "prediction": prediction,
         "parameters": model.num_parameters(),
         "nbytes": sum(v.numel() * v.element_size() for v in state.values()),
+        "activation_bytes": model.config.activation_bytes(),
         "fid": _finite_number(metadata.get("fid")),
     }
 

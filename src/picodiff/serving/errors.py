@@ -14,6 +14,7 @@ from .queue import QueueFull
 from .validation import ApiError
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # OPTIONS goes unmentioned
+HTTP_METHODS = frozenset({*METHODS, "OPTIONS", "CONNECT", "TRACE"})  # the standard ones
 
 
 def error_response(err: ApiError):

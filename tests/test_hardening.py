@@ -264,3 +264,38 @@ def test_huge_T_and_image_size_are_listed_invalid_with_the_reason(server):
     answer = server.generate(model="huge-size", steps=2)
     assert answer.status_code == 503 and "memory budget" in answer.json()["error"]["message"]
     assert scan < 5  # validating them allocated nothing of their size
+
+
+# --- the catalog never blocks and never lists what cannot run -----------------------------------
+def test_the_catalog_lists_fifos_oversize_and_stray_files_with_reasons_and_never_blocks(server):
+    import os
+
+    models = server.models
+    (models / "piped").mkdir()
+    os.mkfifo(models / "piped" / "config.json")  # reading it would wait for a writer forever
+    os.mkfifo(models / "pipe.pt")
+    (make_model(models, "padded") / "config.json").write_text(" " * (2 << 20) + "{}")
+    write_config(make_model(models, "str-heads"), lambda c: c["model"].update(heads="2"))
+    (models / "weights.safetensors").write_bytes(b"\0" * 64)
+    (models / "model.ckpt").write_bytes(b"\0" * 64)
+    for name, option in (("too-augmented", "aug_level: 1.5"), ("wordy", "steps: ten")):
+        (models / f"{name}.cascade.yaml").write_text(f"stages:\n  - path: slow\n    {option}\n")
+    with ThreadPoolExecutor(1) as pool:
+        reload = pool.submit(server.post, "/api/models/reload")
+        listed = {m["name"]: m for m in reload.result(timeout=20).json()["models"]}
+    expected = {
+        "piped": "not a regular file",
+        "pipe": "not a regular file",
+        "padded": "over the 1,048,576 allowed",
+        "str-heads": "heads must be an integer, got '2'",
+        "weights": "a bare weights file",
+        "model": "a format picodiff does not read",
+        "too-augmented": "aug_level must be a number in [0, 1], got 1.5",
+        "wordy": "steps must be a whole number, got 'ten'",
+    }
+    for name, reason in expected.items():
+        assert not listed[name]["valid"], name
+        assert reason in listed[name]["reason"], (name, listed[name]["reason"])
+        assert str(models) not in listed[name]["reason"]  # relative to the models folder
+        assert server.generate(model=name, steps=2).status_code == 503
+    assert listed["slow"]["valid"]

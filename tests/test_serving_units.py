@@ -435,3 +435,18 @@ def test_allow_host_lets_a_named_host_in(tmp_path):
         assert refused.status_code == 403 and refused.json["error"]["status"] == 403
     finally:
         app.extensions["picodiff"].close()
+
+
+def test_a_reload_while_a_scan_runs_answers_at_once(tmp_path):
+    make_model(tmp_path, "m")
+    config = {"models": tmp_path, "bundled_models": (), "log_json": False, "reload_interval": 0}
+    app = create_app({**config, "static_dir": tmp_path / "no-page"})
+    manager = app.extensions["picodiff"].manager
+    try:
+        with manager._scan_lock:  # a scan in progress (the watcher's, or a slow disk's)
+            answer = app.test_client().post("/api/models/reload").json
+        assert answer["in_progress"] is True and [m["name"] for m in answer["models"]] == ["m"]
+        answer = app.test_client().post("/api/models/reload").json
+        assert answer["in_progress"] is False
+    finally:
+        app.extensions["picodiff"].close()

@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import shutil
+import stat
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -158,18 +159,59 @@ def check_standalone(config: UNetConfig, where: Path | str) -> None:
         )
 
 
+MAX_SMALL_FILE = 1 << 20  # config.json, sidecars and cascade files: at most 1 MiB
+
+
+def read_small_file(file: Path, limit: int = MAX_SMALL_FILE) -> str:
+    """The text of a regular file of at most `limit` bytes. Never blocks on a FIFO or device
+    and never reads an oversized file; a CheckpointError says what it is instead."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing") from None
+    except OSError as err:
+        raise CheckpointError(f"{file}: unreadable ({err.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f"{file}: not a regular file")
+        if info.st_size > limit:
+            raise CheckpointError(f"{file}: {info.st_size:,} bytes, over the {limit:,} allowed")
+        data = f.read(limit + 1)
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{file}: not UTF-8 text") from None
+
+
+def check_regular(file: Path) -> Path:
+    """`file` if it is a regular file (weights are memory-mapped or streamed, never waited on)."""
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing") from None
+    except OSError as err:
+        raise CheckpointError(f"{file}: unreadable ({err.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{file}: not a regular file")
+    return file
+
+
 def read_config(path: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise CheckpointError(f"{path}: not a checkpoint directory (no such directory)")
+    if not (path / CONFIG_FILE).exists():
+        raise CheckpointError(f"{path}: missing {CONFIG_FILE}")
     try:
-        config = json.loads((path / CONFIG_FILE).read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing {CONFIG_FILE}") from None
+        config = json.loads(read_small_file(path / CONFIG_FILE))
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path / CONFIG_FILE}: invalid JSON ({err})") from None
-    missing = [k for k in ("model", "schedule") if k not in config]
-    if config.get("format") != "picodiff" or missing:
+    missing = [k for k in ("model", "schedule") if not isinstance(config, dict) or k not in config]
+    if missing or config.get("format") != "picodiff":
         raise CheckpointError(f"{path / CONFIG_FILE}: not a picodiff config (missing {missing})")
+    for key, kind in (("model", dict), ("schedule", dict), ("metadata", (dict, type(None)))):
+        if not isinstance(config.get(key), kind):
+            raise CheckpointError(f"{path / CONFIG_FILE}: '{key}' must be a JSON object")
     return config
 
 
@@ -177,7 +219,7 @@ def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.exists():
         raise CheckpointError(f"{file}: missing weights file")
     try:
-        return load_file(file)
+        return load_file(check_regular(file))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{file}: corrupt or truncated safetensors file ({err})") from None
 
@@ -234,6 +276,9 @@ def load_legacy(
     Such files carry no config: the pb2025 network is assumed, at `image_size`, with its
     linear schedule (T = 1000 unless `schedule` says otherwise).
     """
+    if not Path(path).exists():
+        raise CheckpointError(f"{path}: no such file")
+    check_regular(Path(path))
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols it reads anyway
             warnings.simplefilter("ignore", UserWarning)

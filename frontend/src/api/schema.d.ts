@@ -792,7 +792,7 @@ export interface components {
             valid: boolean;
             reason: string | null;
             /** @enum {string} */
-            kind: "checkpoint" | "legacy" | "cascade";
+            kind: "checkpoint" | "legacy" | "cascade" | "unrecognized";
             resolution: number | null;
             channels: number | null;
             T: number | null;
@@ -870,6 +870,7 @@ export interface components {
             added: string[];
             removed: string[];
             changed: string[];
+            in_progress: boolean;
             models: components["schemas"]["Model"][];
         };
         ProgressEvent: {

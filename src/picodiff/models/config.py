@@ -71,10 +71,12 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UNetConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(defaults))
         if unknown:
-            raise ValueError(f"unknown UNetConfig field(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(f"unknown UNetConfig field(s) {unknown}; known: {sorted(defaults)}")
+        for name, value in data.items():
+            _check_type(name, value, defaults[name])
         return cls(**data)
 
     def replace(self, **changes: Any) -> UNetConfig:
@@ -101,6 +103,25 @@ class UNetConfig:
             if level < len(down) and down[level]:
                 size = max(1, size // 2)
         return 4 * total
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """A config file's field has the type of its default (a list for a tuple of numbers)."""
+    if isinstance(default, tuple):
+        good = isinstance(value, (list, tuple)) and all(
+            isinstance(v, (int, bool)) and not isinstance(v, float) for v in value
+        )
+        kind = "a list of integers"
+    elif isinstance(default, bool):
+        good, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        good, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        good, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        good, kind = isinstance(value, str), "a string"
+    if not good:
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
 PB2025 = dict(

@@ -22,7 +22,7 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..diffusion import SamplerSettings
 from ..diffusion.noise import derive_seed
 from ..diffusion.samplers import Callback
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..models import UNetConfig
 from .engine import NetworkCall, OnViolation, image_steps, run_alone
 
@@ -38,9 +38,21 @@ class Stage:
     settings: SamplerSettings = field(default_factory=SamplerSettings)
     aug_level: float | None = None
 
+    def __post_init__(self) -> None:
+        check_aug_level(self.aug_level)
+
     @property
     def name(self) -> str:
         return str(self.checkpoint.path or "in-memory model")
+
+
+def check_aug_level(value: object) -> float | None:
+    """None, or a number in [0, 1] (a fraction of T); an OptionError otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise OptionError(f"aug_level must be a number in [0, 1], got {value!r}", "aug_level")
+    return float(value)
 
 
 class Cascade:

@@ -53,8 +53,18 @@ def model(name: str):
 
 @api.post("/models/reload")
 def reload_models():
-    changes = services().manager.scan()
-    return {**changes, "models": _describe_models()}
+    """Scan now; if a scan is already running, answer at once (it sees the same files)."""
+    changes = services().manager.scan(wait=False)
+    if changes is None:
+        nothing: list[str] = []
+        return {
+            "added": nothing,
+            "removed": nothing,
+            "changed": nothing,
+            "in_progress": True,
+            "models": _describe_models(),
+        }
+    return {**changes, "in_progress": False, "models": _describe_models()}
 
 
 def _describe_models() -> list[dict]:

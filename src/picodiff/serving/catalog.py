@@ -36,14 +36,16 @@ from ..checkpoint import (
     LEGACY_SUFFIXES,
     WEIGHTS_FILE,
     CheckpointError,
+    check_regular,
     check_standalone,
     inspect_checkpoint,
     load_legacy,
+    read_small_file,
 )
 from ..diffusion import NoiseSchedule, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
-from ..sampling.cascade import check_chain
+from ..sampling.cascade import check_aug_level, check_chain
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
@@ -56,7 +58,7 @@ class ModelEntry:
 
     name: str
     path: Path
-    kind: str  # "checkpoint", "legacy" or "cascade"
+    kind: str  # "checkpoint", "legacy", "cascade" or "unrecognized" (listed with the reason)
     signature: tuple = ()  # (file, size, mtime) of every file it is read from
     valid: bool = False
     reason: str | None = None
@@ -103,7 +105,9 @@ class ModelEntry:
 
 def discover(roots: tuple[Path, ...]) -> dict[str, Path]:
     """name -> path of every model candidate (in a root: the featured bundled names first,
-    then by name); a name in an earlier root hides later ones."""
+    then by name): folders, .pt/.pth files, cascade files, and files that look like a model
+    but are not one picodiff serves (listed with the reason); a name in an earlier root hides
+    later ones."""
     found: dict[str, Path] = {}
     for root in roots:
         if not root.is_dir():
@@ -111,12 +115,28 @@ def discover(roots: tuple[Path, ...]) -> dict[str, Path]:
         for child in sorted(root.iterdir(), key=lambda c: rank(c.name)):
             if child.name.startswith(".") or child.name == "__pycache__":
                 continue
-            is_legacy = child.is_file() and child.suffix in LEGACY_SUFFIXES
-            is_cascade = child.is_file() and child.name.endswith(CASCADE_SUFFIX)
-            name = child.stem if is_legacy else child.name.removesuffix(CASCADE_SUFFIX)
-            if (child.is_dir() or is_legacy or is_cascade) and name not in found:
-                found[name] = child
+            cascade = child.name.endswith(CASCADE_SUFFIX)
+            name = child.name.removesuffix(CASCADE_SUFFIX) if cascade else child.stem
+            model_like = cascade or child.suffix in (*LEGACY_SUFFIXES, *UNRECOGNIZED)
+            if (model_like or child.is_dir()) and name not in found:
+                found[child.name if child.is_dir() else name] = child
     return found
+
+
+# files that look like a model but are not a kind picodiff serves, and what to do instead
+SERVED = (
+    "picodiff serves checkpoint folders (config.json + weights.safetensors, as picodiff train "
+    "writes them), .pt/.pth state dicts of the pb2025 network and NAME.cascade.yaml files"
+)
+UNRECOGNIZED = {
+    ".safetensors": "a bare weights file: put it in a folder beside its config.json",
+    ".yaml": "a YAML file that is not a cascade: name cascade files NAME.cascade.yaml",
+    ".yml": "a YAML file that is not a cascade: name cascade files NAME.cascade.yaml",
+    ".ckpt": "a format picodiff does not read",
+    ".bin": "a format picodiff does not read",
+    ".onnx": "a format picodiff does not read",
+    ".gguf": "a format picodiff does not read",
+}
 
 
 def signature(path: Path) -> tuple:
@@ -141,6 +161,8 @@ def inspect(name: str, path: Path) -> ModelEntry:
     """Validate one model without keeping its weights; problems become `reason`."""
     kind = model_kind(path)
     entry = ModelEntry(name, path, kind, signature(path))
+    if kind == "unrecognized":
+        return replace(entry, reason=f"{UNRECOGNIZED[path.suffix]}; {SERVED}")
     inspector = {"checkpoint": _inspect_checkpoint, "legacy": _inspect_legacy}.get(kind)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -150,14 +172,19 @@ def inspect(name: str, path: Path) -> ModelEntry:
         return replace(entry, valid=True, warnings=notes, **fields)
     except CheckpointError as err:
         return replace(entry, reason=clean_reason(str(err), path))
+    except MemoryError:
+        return replace(entry, reason="too large to validate within this machine's memory")
     except Exception as err:  # a model file must never take the server down
-        return replace(entry, reason=f"unreadable: {type(err).__name__}: {err}")
+        detail = "too large to validate" if "alloc" in str(err) else f"{type(err).__name__}: {err}"
+        return replace(entry, reason=clean_reason(f"unreadable ({detail})", path))
 
 
 def model_kind(path: Path) -> str:
     if path.is_dir():
         return "checkpoint"
-    return "cascade" if path.name.endswith(CASCADE_SUFFIX) else "legacy"
+    if path.name.endswith(CASCADE_SUFFIX):
+        return "cascade"
+    return "legacy" if path.suffix in LEGACY_SUFFIXES else "unrecognized"
 
 
 def _inspect_checkpoint(path: Path) -> dict[str, Any]:
@@ -183,6 +210,7 @@ def _inspect_cascade(path: Path) -> dict[str, Any]:
         try:
             fields, config = _checkpoint_fields(stage["path"], superres_ok=k > 0)
             stage_settings(stage).resolve(fields["T"])
+            check_aug_level(stage.get("aug_level"))
         except (CheckpointError, OptionError) as err:
             raise CheckpointError(f"stage {k + 1} ({stage['path'].name}): {err}") from None
         stages.append(fields)
@@ -223,8 +251,8 @@ def _describe_stage(stage: dict, fields: dict, config: UNetConfig) -> dict[str, 
 def read_cascade(path: Path) -> dict[str, Any]:
     """A cascade file's contents, stage paths resolved against the file's folder."""
     try:
-        spec = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
+        spec = yaml.safe_load(read_small_file(path))
+    except yaml.YAMLError as err:
         raise CheckpointError(f"{path}: unreadable cascade file ({err})") from None
     stages = spec.get("stages") if isinstance(spec, dict) else None
     if (
@@ -285,8 +313,8 @@ def _legacy_options(path: Path) -> dict[str, Any]:
     if not sidecar.exists():
         return dict(LEGACY_DEFAULTS)
     try:
-        options = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        options = json.loads(read_small_file(sidecar))
+    except json.JSONDecodeError as err:
         raise CheckpointError(f"{sidecar}: invalid JSON ({err})") from None
     unknown = sorted(set(options) - set(LEGACY_DEFAULTS)) if isinstance(options, dict) else None
     if unknown is None or unknown:
@@ -299,7 +327,7 @@ def _legacy_options(path: Path) -> dict[str, Any]:
 
 def _file_digest(file: Path) -> str:
     digest = hashlib.sha256()
-    with open(file, "rb") as f:
+    with open(check_regular(file), "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

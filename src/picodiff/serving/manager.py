@@ -58,24 +58,32 @@ class ModelManager:
             raise ModelUnavailable(f"model {name!r} cannot be served: {entry.reason}")
         return entry
 
-    def scan(self) -> dict[str, list[str]]:
-        """Re-read the roots, validating new or changed models; returns what changed."""
-        with self._scan_lock:
-            old = {e.name: e for e in self.entries()}
-            new = {}
-            for name, path in discover(self.roots).items():
-                entry = old.get(name)
-                if entry is None or entry.path != path or entry.signature != signature(path):
-                    entry = inspect(name, path)
-                new[name] = entry
-            with self._lock:
-                self._catalog = {
-                    name: self._apply_failure(self._within_budget(e)) for name, e in new.items()
-                }
-                for key in [k for k, m in self._cache.items() if self._stale(k[0], m)]:
-                    del self._cache[key]
-            changes = _changes(old, new)
-            self._update_gauges()
+    def scan(self, wait: bool = True) -> dict[str, list[str]] | None:
+        """Re-read the roots, validating new or changed models; returns what changed. With
+        wait=False, None at once if a scan is already running (it will see the changes)."""
+        if not self._scan_lock.acquire(blocking=wait):
+            return None
+        try:
+            return self._scan()
+        finally:
+            self._scan_lock.release()
+
+    def _scan(self) -> dict[str, list[str]]:
+        old = {e.name: e for e in self.entries()}
+        new = {}
+        for name, path in discover(self.roots).items():
+            entry = old.get(name)
+            if entry is None or entry.path != path or entry.signature != signature(path):
+                entry = inspect(name, path)
+            new[name] = entry
+        with self._lock:
+            self._catalog = {
+                name: self._apply_failure(self._within_budget(e)) for name, e in new.items()
+            }
+            for key in [k for k, m in self._cache.items() if self._stale(k[0], m)]:
+                del self._cache[key]
+        changes = _changes(old, new)
+        self._update_gauges()
         if any(changes.values()):
             log_event("models_scanned", **changes)
         return changes

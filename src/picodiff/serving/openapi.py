@@ -206,7 +206,7 @@ MODEL = _object(
     version=_maybe("string"),
     valid=BOOLEAN,
     reason=_maybe("string"),
-    kind={"type": "string", "enum": ["checkpoint", "legacy", "cascade"]},
+    kind={"type": "string", "enum": ["checkpoint", "legacy", "cascade", "unrecognized"]},
     resolution=_maybe("integer"),
     channels=_maybe("integer"),
     T=_maybe("integer"),
@@ -278,7 +278,11 @@ HEALTH = _object(status=STRING, version=STRING)
 READY = _object(ready=BOOLEAN, workers=BOOLEAN, valid_models=INTEGER)
 NAMES = {"type": "array", "items": STRING}
 RELOAD = _object(
-    added=NAMES, removed=NAMES, changed=NAMES, models={"type": "array", "items": _ref("Model")}
+    added=NAMES,
+    removed=NAMES,
+    changed=NAMES,
+    in_progress={"type": "boolean"},  # true: a scan was running; it finds the same changes
+    models={"type": "array", "items": _ref("Model")},
 )
 # the data of each Server-Sent Event of GET /api/jobs/{job_id}/events
 EVENTS = {

@@ -339,7 +339,16 @@ def test_models_appear_change_and_disappear_without_restart(server, root):
     assert server.generate(model="fresh", steps=2).json()["status"] == "done"
     make_model(models, "fresh", size=12, seed=3)
     reloaded = server.post("/api/models/reload").json()  # or the watcher got there first
-    assert {m["name"]: m["resolution"] for m in reloaded["models"]}["fresh"] == 12
+
+    def resolution() -> int:
+        return {m["name"]: m["resolution"] for m in reloaded["models"]}["fresh"]
+
+    for _ in range(50 if reloaded["in_progress"] else 0):  # a scan was running: it scans again
+        time.sleep(0.1)
+        reloaded["models"] = server.get("/api/models").json()
+        if resolution() == 12:
+            break
+    assert resolution() == 12
     job = server.generate(model="fresh", steps=2).json()
     assert decode(job["images_base64"][0]).size == (12, 12)
     shutil.rmtree(models / "fresh")

@@ -36,6 +36,7 @@ class ModelManager:
         self._failed: dict[tuple[Path, tuple], str] = {}  # load errors of a file version
         self._lock = threading.RLock()  # guards _catalog, _cache and _failed
         self._scan_lock, self._load_lock = threading.Lock(), threading.Lock()
+        self._rescan = threading.Event()  # asked for while a scan ran
         self._stop = threading.Event()
         self.scan()
 
@@ -60,11 +61,17 @@ class ModelManager:
 
     def scan(self, wait: bool = True) -> dict[str, list[str]] | None:
         """Re-read the roots, validating new or changed models; returns what changed. With
-        wait=False, None at once if a scan is already running (it will see the changes)."""
+        wait=False and a scan already running: None at once, and that scan runs once more
+        when it ends (so it sees files changed after it began)."""
         if not self._scan_lock.acquire(blocking=wait):
+            self._rescan.set()
             return None
         try:
-            return self._scan()
+            changes = self._scan()
+            while self._rescan.is_set():
+                self._rescan.clear()
+                changes = _merged(changes, self._scan())
+            return changes
         finally:
             self._scan_lock.release()
 
@@ -190,6 +197,10 @@ def _changes(old: dict[str, ModelEntry], new: dict[str, ModelEntry]) -> dict[str
         "removed": sorted(set(old) - set(new)),
         "changed": sorted(n for n in set(old) & set(new) if old[n] is not new[n]),
     }
+
+
+def _merged(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {key: sorted({*first[key], *then[key]}) for key in first}
 
 
 def _mib(nbytes: int) -> str:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from live_server import Server
-from test_serving_units import make_model
+from test_serving_units import make_model, make_nan_model
 
 SLOW = {"model": "slow", "sampler": "ddpm", "steps": 1000, "n": 4}
 
@@ -299,3 +299,126 @@ def test_the_catalog_lists_fifos_oversize_and_stray_files_with_reasons_and_never
         assert str(models) not in listed[name]["reason"]  # relative to the models folder
         assert server.generate(model=name, steps=2).status_code == 503
     assert listed["slow"]["valid"]
+
+
+# --- a broken candidate never reaches a client; clients do not steer rollouts -------------------
+def nan_model_with_fid(models, name: str):
+    write_config(make_nan_model(models, name), lambda c: c.update(metadata={"fid": 5.0}))
+
+
+ROLLOUTS = {
+    "nan-canary": {
+        "stable": "tiny",
+        "candidate": "broken",
+        "mode": "canary",
+        "ramp": [50, 100],
+        "fid_threshold": 50,
+        "min_requests": 3,
+    },
+    "nan-ab": {
+        "stable": "tiny",
+        "candidate": "broken-too",
+        "mode": "ab",
+        "percent": 50,
+        "min_requests": 3,
+    },
+    "gated": {
+        "stable": "tiny",
+        "candidate": "fine",
+        "mode": "canary",
+        "ramp": [50, 100],
+        "fid_threshold": 50,
+        "min_requests": 2,
+        "min_clients": 3,
+        "min_stage_seconds": 1,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def rollout_root(tmp_path_factory):
+    import yaml
+
+    root = tmp_path_factory.mktemp("rollouts")
+    models = root / "models"
+    make_model(models, "tiny", T=20, version="stable-1")
+    make_model(models, "fine", T=20, seed=1, fid=10.0, version="fine-1")
+    nan_model_with_fid(models, "broken")
+    nan_model_with_fid(models, "broken-too")
+    (root / "rollout.yaml").write_text(yaml.safe_dump({"rollouts": ROLLOUTS}))
+    return root
+
+
+def rollout_server(root):
+    args = ["--models", str(root / "models"), "--rollout", str(root / "rollout.yaml")]
+    return Server(root, *args, "--reload-interval", "0")
+
+
+def rollout_state(server) -> dict:
+    return {r["alias"]: r for r in server.get("/api/rollouts").json()}
+
+
+def test_a_failing_candidate_is_retried_on_stable_rolled_back_and_stays_rolled_back(
+    rollout_root,
+):
+    server = rollout_server(rollout_root)
+    try:
+        for alias in ("nan-canary", "nan-ab"):
+            for i in range(20):
+                body = {"model": alias, "steps": 2}
+                answer = server.post(
+                    "/api/generate?wait=true", json=body, headers=as_client(f"{alias}{i}")
+                )
+                assert answer.status_code == 200, answer.text  # never the candidate's 500
+                assert answer.json()["version"] == "stable-1"
+            state = rollout_state(server)[alias]
+            assert state["status"] == "rolled_back" and state["candidate_percent"] == 0
+            assert (
+                state["versions"]["broken" if alias == "nan-canary" else "broken-too"]["failed"]
+                >= 1
+            )
+        hidden = server.generate(model="broken", steps=2)
+        assert hidden.status_code == 403 and "nan-canary" in hidden.json()["error"]["message"]
+    finally:
+        server.stop()
+    server = rollout_server(rollout_root)  # a restart keeps what the rollouts decided
+    try:
+        state = rollout_state(server)
+        assert state["nan-canary"]["status"] == state["nan-ab"]["status"] == "rolled_back"
+        for i in range(6):
+            answer = server.post(
+                "/api/generate?wait=true",
+                json={"model": "nan-ab", "steps": 2},
+                headers=as_client(f"again{i}"),
+            )
+            assert answer.json()["version"] == "stable-1"
+    finally:
+        server.stop()
+
+
+def test_one_client_cannot_promote_a_canary_many_clients_over_time_can(rollout_root):
+    server = rollout_server(rollout_root)
+    try:
+        for i in range(16):  # one address, forged ids: half of them reach the candidate
+            server.post(
+                "/api/generate?wait=true",
+                json={"model": "gated", "steps": 2},
+                headers=as_client(f"forged{i}"),
+            )
+        state = rollout_state(server)["gated"]
+        assert state["versions"]["fine"]["done"] >= 2
+        assert (state["status"], state["candidate_percent"]) == ("active", 50)
+        time.sleep(1)
+        for k in range(2, 5):  # three more addresses
+            for i in range(6):
+                server.request_from(
+                    f"127.0.0.{k}",
+                    "POST",
+                    "/api/generate?wait=true",
+                    {"model": "gated", "steps": 2},
+                    as_client(f"c{i}"),
+                )
+        state = rollout_state(server)["gated"]
+        assert state["candidate_percent"] == 100
+    finally:
+        server.stop()

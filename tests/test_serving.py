@@ -45,6 +45,8 @@ def root(tmp_path_factory):
             "ramp": [50, 100],
             "fid_threshold": 20,
             "min_requests": 2,
+            "min_clients": 1,
+            "min_stage_seconds": 0,
         },
         "bad-canary": {
             "stable": "tiny",

@@ -20,6 +20,7 @@ from picodiff.models import UNet, UNetConfig
 from picodiff.pixels import to_uint8
 from picodiff.serving import create_app
 from picodiff.serving.catalog import inspect
+from picodiff.serving.clients import Client
 from picodiff.serving.config import ServeConfig
 from picodiff.serving.generator import NonFiniteOutput, load_model
 from picodiff.serving.jobs import Job
@@ -220,9 +221,9 @@ def _rollouts(tmp_path, manager, **spec):
     return Rollouts.load(tmp_path / "rollout.yaml", manager, Metrics())
 
 
-def _finish(rollouts, model, status="done"):
+def _finish(rollouts, model, status="done", address="10.0.0.1"):
     body = parse_generate({"model": model}, ServeConfig())
-    job = Job(body, "v", alias="faces")
+    job = Job(body, "v", alias="faces", client=Client(address))
     job.finish(status)
     rollouts.record(job)
 
@@ -246,23 +247,28 @@ def test_canary_ramps_while_healthy_and_rolls_back_on_errors(tmp_path, rollout_m
         ramp=[10, 50, 100],
         fid_threshold=25,
         min_requests=2,
+        min_clients=2,
+        min_stage_seconds=0,
     )
     rollouts = _rollouts(tmp_path, rollout_models, **spec)
     rollout = rollouts.rollouts["faces"]
     assert rollout.candidate_percent == 10
-    for _ in range(2):
+    for _ in range(5):  # one client address, however many jobs, does not advance a stage
         _finish(rollouts, "v2")
+    assert rollout.candidate_percent == 10
+    _finish(rollouts, "v2", address="10.0.0.2")
     assert rollout.candidate_percent == 50
     _finish(rollouts, "v1")
     _finish(rollouts, "v2")
     _finish(rollouts, "v2", "failed")
     assert rollout.status == "rolled_back" and rollout.candidate_percent == 0
-    assert "error rate 0.250 > stable's 0.000" in rollout.reason
+    assert "error rate 0.125 > stable's 0.000" in rollout.reason  # 1 of 8 candidate jobs
     assert {rollouts.route("faces", f"c{i}")[0] for i in range(50)} == {"v1"}
 
 
 def test_canary_promotes_and_refuses_a_candidate_with_a_worse_fid(tmp_path, rollout_models):
     spec = dict(stable="v1", mode="canary", ramp=[50, 100], fid_threshold=25, min_requests=1)
+    spec.update(min_clients=1, min_stage_seconds=0)
     good = _rollouts(tmp_path, rollout_models, candidate="v2", **spec)
     for _ in range(2):
         _finish(good, "v2")

@@ -97,6 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and, on a loopback address, localhost); repeat for several",
     )
     parser.add_argument(
+        "--expose-candidates",
+        action="store_true",
+        help="let clients ask for a rollout's candidate by its own name (by default it "
+        "answers only through its alias)",
+    )
+    parser.add_argument(
         "--torch-threads",
         type=int,
         default=0,
@@ -159,6 +165,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
             **{name: getattr(args, name) for name in names},
             devices=tuple(args.devices or ()),
             allowed_hosts=tuple(args.allowed_hosts or ()),
+            expose_candidates=args.expose_candidates,
         )
     except ValueError as err:
         raise UserError(str(err)) from None

@@ -12,6 +12,7 @@ from .. import __version__
 from ..diffusion import default_steps
 from .clients import Client
 from .jobs import Job
+from .logs import log_event
 from .openapi import openapi_document
 from .sse import POLL_SECONDS, job_events
 from .validation import ApiError, parse_flag, parse_generate, parse_json
@@ -96,7 +97,16 @@ def generate():
         routed = svc.rollouts.route(body.model, client.name)
         model, shadow = routed or (body.model, None)
         alias = body.model if routed else None
-        job = _submit(replace(body, model=model), alias, client)
+        hidden_behind = svc.rollouts.alias_of(body.model)
+        if hidden_behind and not svc.config.expose_candidates:
+            raise ApiError(
+                403,
+                f"model {body.model!r} is the candidate of rollout {hidden_behind!r}: ask for "
+                f"{hidden_behind!r} (or start the server with --expose-candidates)",
+                field="model",
+            )
+        stable = svc.rollouts.stable_of(alias) if alias else None
+        job = _submit(replace(body, model=model), alias, client, fallback=stable)
         if shadow:  # the candidate draws the very images the client gets from stable
             _submit_shadow(replace(body, model=shadow, seed=job.request.seed), alias)
         if wait:
@@ -106,14 +116,29 @@ def generate():
     return job.summary(), 202, {"Location": f"/api/jobs/{job.id}"}
 
 
-def _submit(body, alias: str | None, client: Client, shadow: bool = False) -> Job:
+def _submit(
+    body, alias: str | None, client: Client, shadow: bool = False, fallback: str | None = None
+) -> Job:
     svc = services()
     entry = svc.manager.require(body.model)
     job = Job(body.for_model(entry, svc.config), entry.version, alias, client, shadow)
+    if fallback and fallback != body.model:
+        job.fallback = _fallback(body, fallback)
     svc.queue.submit(job)
     if not shadow:
         svc.jobs.add(job)
     return job
+
+
+def _fallback(body, stable: str):
+    """The request for stable that replaces a failed candidate's, or None if stable cannot
+    take it (then the candidate's failure is the answer)."""
+    svc = services()
+    try:
+        return replace(body, model=stable).for_model(svc.manager.require(stable), svc.config)
+    except Exception as err:  # stable invalid, or these steps beyond its T
+        log_event("no_fallback", model=stable, error=str(err))
+        return None
 
 
 def _submit_shadow(body, alias: str) -> None:

@@ -56,6 +56,7 @@ class ServeConfig:
     wait_timeout: float = 600.0  # the longest a ?wait=true request blocks
     keep_jobs: int = 256  # finished jobs (and their images) kept for /api/jobs/{id}
     rollout: Path | None = None  # the rollout YAML file
+    expose_candidates: bool = False  # let clients ask for a rollout's candidate by its name
     # lets a request (Authorization: Bearer TOKEN) cancel any client's job; from the environment
     admin_token: str | None = field(default_factory=lambda: os.environ.get("PICODIFF_ADMIN_TOKEN"))
     static_dir: Path = STATIC_DIR

@@ -33,6 +33,9 @@ class Job:
     # who asked: fair shares, limits and who may cancel
     client: Client = field(default_factory=lambda: Client("local"))
     shadow: bool = False  # a rollout's copy for the candidate; never returned to the client
+    # a rollout candidate's job: the same request for stable, drawn instead if the candidate fails
+    fallback: GenerateRequest | None = None
+    attempt: int = 0  # bumped when the job starts again on its fallback
     id: str = field(default_factory=new_job_id)
     status: str = "queued"
     created: float = field(default_factory=time.time)
@@ -81,6 +84,15 @@ class Job:
                 setattr(self, name, value)
             self.revision += 1
             self._cond.notify_all()
+
+    def restart(self, request: GenerateRequest) -> None:
+        """Draw every image again from `request` (a rollout's stable, after its candidate
+        failed); rows of the earlier attempt are dropped by the worker."""
+        with self._cond:
+            self.request, self.fallback, self.attempt = request, None, self.attempt + 1
+            self.images = [None] * request.n
+            self.pending = deque(range(request.n))
+            self.update(status="queued", step=0, preview=None, preview_step=None)
 
     def watch(self, delta: int) -> None:
         """Count an event stream opening (+1) or closing (-1)."""

@@ -20,6 +20,7 @@ jobs with equal settings runs to its end before the next starts) or "none" (one 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -51,6 +52,7 @@ class Cohort:
 
     job: Job
     indices: list[int]
+    attempt: int = 0  # the job's attempt these rows belong to
     steps: Generator[NetworkCall, torch.Tensor, torch.Tensor] | None = None
     call: NetworkCall | None = None
     last: float = field(default_factory=time.perf_counter)
@@ -181,7 +183,7 @@ class GenerationQueue:
             free = min(room, per_client - held[job.client], per_address - held[job.client.address])
             while job.pending and free > 0:
                 take = [job.pending.popleft() for _ in range(min(rows, free, len(job.pending)))]
-                cohorts.append(Cohort(job, take))
+                cohorts.append(Cohort(job, take, job.attempt))
                 free, room = free - len(take), room - len(take)
                 held.update(_holders(job, len(take)))
         return cohorts
@@ -275,8 +277,9 @@ class GenerationQueue:
             self._crashed(job, err)
 
     def _wanted(self, cohort: Cohort) -> bool:
-        """False (its rows freed) for a cohort whose job has finished: cancelled or failed."""
-        if not cohort.job.is_finished:
+        """False (its rows freed) for a cohort whose job has finished (cancelled or failed) or
+        started again on its fallback."""
+        if not cohort.job.is_finished and cohort.attempt == cohort.job.attempt:
             return True
         self._release(cohort)
         return False
@@ -302,8 +305,25 @@ class GenerationQueue:
         self._fail(job, 500, f"internal error while sampling ({type(err).__name__}: {err})")
 
     def _fail(self, job: Job, status: int, message: str) -> None:
-        if job.finish("failed", {"status": status, "message": message}):
+        error = {"status": status, "message": message}
+        if job.fallback is not None and not job.is_finished:
+            return self._fall_back(job, error)
+        if job.finish("failed", error):
             self._retire(job)
+        return None
+
+    def _fall_back(self, job: Job, error: dict) -> None:
+        """A rollout candidate failed the job: the listeners hear of the failed attempt, then
+        the job is drawn again on its fallback (stable), so the client never sees it."""
+        attempt = copy.copy(job)
+        attempt.status, attempt.error, attempt.finished = "failed", error, time.time()
+        self.metrics.jobs.labels(job.model, "failed").inc()
+        log_event("fallback", logging.WARNING, id=job.id, model=job.model, error=error)
+        self._tell(attempt)
+        with self._cond:
+            self._pinned.pop(job, None)
+            job.restart(job.fallback)  # type: ignore[arg-type]
+            self._cond.notify_all()
 
     def _retire(self, job: Job) -> None:
         """Forget a finished job, record its metrics and tell the listeners."""
@@ -317,6 +337,9 @@ class GenerationQueue:
             self._job_seconds = 0.8 * self._job_seconds + 0.2 * latency
         self.metrics.jobs.labels(job.model, job.status).inc()
         self.metrics.job_latency.labels(job.model).observe(latency)
+        self._tell(job)
+
+    def _tell(self, job: Job) -> None:
         for listener in self.listeners:
             try:
                 listener(job)

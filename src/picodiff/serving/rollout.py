@@ -8,21 +8,28 @@
         percent: 10             # ab: share of clients sent to the candidate
         ramp: [5, 25, 50, 100]  # canary: candidate share, stage by stage
         fid_threshold: 30       # canary: the candidate's recorded FID must stay <= this
-        min_requests: 20        # canary: candidate jobs per stage before it is judged
+        min_requests: 20        # ab and canary: candidate jobs (per stage) before judging
+        min_clients: 5          # canary: distinct client addresses per stage
+        min_stage_seconds: 60   # canary: the shortest a stage lasts
 
 shadow: stable answers; the candidate also runs on a copy of each request, its results recorded
 and never returned. ab: a fixed split, sticky per client (X-Client-Id header, else the client
-address). canary: a ramp that advances after `min_requests` candidate jobs per stage only while
-the candidate's FID <= fid_threshold and its error rate <= stable's (after the last stage it is
-promoted: all traffic); otherwise it rolls back to stable for everyone. State lives in memory
-(a restart begins the ramp again).
+address), rolled back once the candidate's error rate exceeds stable's. canary: a ramp that
+advances after `min_requests` candidate jobs from `min_clients` addresses and
+`min_stage_seconds` per stage, only while the candidate's FID <= fid_threshold and its error
+rate <= stable's (after the last stage it is promoted: all traffic); otherwise it rolls back to
+stable for everyone. A candidate's failed job is drawn again on stable, so clients never see
+it. Decisions (stage, promoted, rolled back) are kept in a state file beside the rollout file
+and survive a restart; candidates answer only through their alias.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import statistics
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from ..atomic import write_text
 from ..errors import UserError
 from .jobs import Job
 from .logs import log_event
@@ -86,9 +94,13 @@ class Rollout:
     ramp: tuple[float, ...] = ()
     fid_threshold: float | None = None
     min_requests: int = 20
+    min_clients: int = 5
+    min_stage_seconds: float = 60.0
     status: str = "active"  # active | promoted | rolled_back
     stage: int = 0
     stage_jobs: int = 0  # candidate jobs finished in this canary stage
+    stage_clients: set = field(default_factory=set)  # their client addresses
+    stage_started: float = field(default_factory=time.monotonic)
     reason: str | None = None
     shadow_skipped: int = 0  # shadow copies dropped (full queue, unservable candidate)
     stats: dict[str, VersionStats] = field(default_factory=dict)
@@ -98,10 +110,10 @@ class Rollout:
 
     @property
     def candidate_percent(self) -> float:
-        if self.mode == "ab":
-            return self.percent
         if self.mode == "shadow" or self.status == "rolled_back":
             return 0.0
+        if self.mode == "ab":
+            return self.percent
         return 100.0 if self.status == "promoted" else self.ramp[self.stage]
 
     def route(self, client: str) -> tuple[str, str | None]:
@@ -112,11 +124,12 @@ class Rollout:
         return (self.candidate if use_candidate else self.stable), None
 
     def judge(self, fid: float | None) -> None:
-        """Canary: roll back, or advance a stage once it has `min_requests` candidate jobs."""
-        if self.mode != "canary" or self.status != "active":
+        """ab and canary: roll back on a worse error rate; a canary also on its FID, and it
+        advances a stage once the stage has enough candidate jobs, clients and time."""
+        if self.mode == "shadow" or self.status != "active":
             return
         stable, candidate = self.stats[self.stable], self.stats[self.candidate]
-        if fid is None or fid > (self.fid_threshold or 0.0):
+        if self.mode == "canary" and (fid is None or fid > (self.fid_threshold or 0.0)):
             shown = "no recorded FID" if fid is None else f"FID {fid:g}"
             return self.roll_back(f"candidate has {shown} (threshold {self.fid_threshold:g})")
         if self.stage_jobs < self.min_requests:
@@ -126,7 +139,13 @@ class Rollout:
                 f"candidate error rate {candidate.error_rate:.3f} > stable's "
                 f"{stable.error_rate:.3f}"
             )
-        self.stage, self.stage_jobs = self.stage + 1, 0
+        waited = time.monotonic() - self.stage_started
+        if self.mode != "canary" or len(self.stage_clients) < self.min_clients:
+            return None
+        if waited < self.min_stage_seconds:
+            return None
+        self.stage, self.stage_jobs, self.stage_clients = self.stage + 1, 0, set()
+        self.stage_started = time.monotonic()
         if self.stage == len(self.ramp):
             self.stage, self.status = len(self.ramp) - 1, "promoted"
         log_event(
@@ -138,6 +157,20 @@ class Rollout:
         self.status, self.reason = "rolled_back", reason
         log_event("rollout_rolled_back", alias=self.alias, reason=reason)
 
+    def saved(self) -> dict[str, Any]:
+        """What survives a restart: the decisions, for this pair of models."""
+        return {k: getattr(self, k) for k in ("stable", "candidate", "status", "stage", "reason")}
+
+    def restore(self, saved: Any) -> None:
+        same = isinstance(saved, dict) and (saved.get("stable"), saved.get("candidate")) == (
+            self.stable,
+            self.candidate,
+        )
+        status, stage = (saved.get("status"), saved.get("stage")) if same else (None, None)
+        if status in ("active", "promoted", "rolled_back") and isinstance(stage, int):
+            self.status, self.reason = status, saved.get("reason")
+            self.stage = min(max(stage, 0), max(len(self.ramp) - 1, 0))
+
     def describe(self, fids: dict[str, float | None]) -> dict[str, Any]:
         settings = {"percent": self.percent} if self.mode == "ab" else {}
         if self.mode == "canary":
@@ -146,6 +179,9 @@ class Rollout:
                 "stage": self.stage,
                 "fid_threshold": self.fid_threshold,
                 "min_requests": self.min_requests,
+                "min_clients": self.min_clients,
+                "min_stage_seconds": self.min_stage_seconds,
+                "stage_clients": len(self.stage_clients),
             }
         versions = {
             name: {"role": role, "fid": fids.get(name), **self.stats[name].describe()}
@@ -166,16 +202,33 @@ class Rollout:
 class Rollouts:
     """Every rollout of a server, keyed by alias; thread-safe."""
 
-    def __init__(self, rollouts: dict[str, Rollout], manager: ModelManager, metrics: Metrics):
+    def __init__(
+        self,
+        rollouts: dict[str, Rollout],
+        manager: ModelManager,
+        metrics: Metrics,
+        state_file: Path | None = None,
+    ):
         self.rollouts, self.manager, self.metrics = rollouts, manager, metrics
+        self.state_file = state_file
         self._lock = threading.Lock()
+        saved = self._read_state()
         for rollout in rollouts.values():
+            rollout.restore(saved.get(rollout.alias))
             self._judge(rollout)
 
     @classmethod
     def load(cls, path: Path | None, manager: ModelManager, metrics: Metrics) -> Rollouts:
         rollouts = parse_rollouts(path, {e.name for e in manager.entries()}) if path else {}
-        return cls(rollouts, manager, metrics)
+        state = Path(path).with_name(Path(path).name + ".state.json") if path else None
+        return cls(rollouts, manager, metrics, state)
+
+    def stable_of(self, alias: str) -> str:
+        return self.rollouts[alias].stable
+
+    def alias_of(self, model: str) -> str | None:
+        """The alias a model is the candidate of (it answers only through it), or None."""
+        return next((r.alias for r in self.rollouts.values() if r.candidate == model), None)
 
     def route(self, alias: str, client: str) -> tuple[str, str | None] | None:
         """(answering model, shadow model or None) for an alias; None if not an alias."""
@@ -196,7 +249,8 @@ class Rollouts:
             return model, shadow
 
     def record(self, job: Job) -> None:
-        """Queue listener: count a finished job of an alias and judge its canary."""
+        """Queue listener: count a finished job (or a failed candidate attempt) of an alias
+        and judge its rollout."""
         rollout = self.rollouts.get(job.alias or "")
         if rollout is None or job.model not in rollout.stats:
             return
@@ -204,6 +258,7 @@ class Rollouts:
             rollout.stats[job.model].record(job)
             if job.model == rollout.candidate and job.status != "cancelled":
                 rollout.stage_jobs += 1
+                rollout.stage_clients.add(job.client.address)
             self._judge(rollout)
 
     def shadow_skipped(self, alias: str, error: Exception) -> None:
@@ -216,8 +271,30 @@ class Rollouts:
             return [r.describe(self._fids(r)) for r in self.rollouts.values()]
 
     def _judge(self, rollout: Rollout) -> None:
+        before = rollout.saved()
         rollout.judge(self._fids(rollout)[rollout.candidate])
         self.metrics.rollout_percent.labels(rollout.alias).set(rollout.candidate_percent)
+        if rollout.saved() != before:
+            self._write_state()
+
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            saved = json.loads(self.state_file.read_text()) if self.state_file else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, json.JSONDecodeError) as err:
+            log_event("rollout_state_unreadable", file=str(self.state_file), error=str(err))
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
+    def _write_state(self) -> None:
+        if self.state_file is None:
+            return
+        state = {alias: r.saved() for alias, r in self.rollouts.items()}
+        try:
+            write_text(self.state_file, json.dumps(state, indent=2))
+        except OSError as err:  # a read-only folder: decisions then last until a restart
+            log_event("rollout_state_unwritable", file=str(self.state_file), error=str(err))
 
     def _fids(self, rollout: Rollout) -> dict[str, float | None]:
         entries = {n: self.manager.entry(n) for n in (rollout.stable, rollout.candidate)}
@@ -241,6 +318,7 @@ def _parse_one(path: Path, alias: str, spec: Any, models: set[str]) -> Rollout:
     if not isinstance(spec, dict):
         raise RolloutError(f"{where}: expected a mapping with stable, candidate and mode")
     allowed = {"stable", "candidate", "mode", "percent", "ramp", "fid_threshold", "min_requests"}
+    allowed |= {"min_clients", "min_stage_seconds"}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise RolloutError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -263,6 +341,8 @@ def _parse_one(path: Path, alias: str, spec: Any, models: set[str]) -> Rollout:
             ramp=tuple(float(p) for p in spec.get("ramp", (5, 25, 50, 100))),
             fid_threshold=_optional_float(spec.get("fid_threshold")),
             min_requests=int(spec.get("min_requests", 20)),
+            min_clients=int(spec.get("min_clients", 5)),
+            min_stage_seconds=float(spec.get("min_stage_seconds", 60)),
         )
     except (TypeError, ValueError) as err:
         raise RolloutError(f"{where}: {err}") from None
@@ -278,8 +358,10 @@ def _check_numbers(where: str, r: Rollout) -> None:
         raise RolloutError(f"{where}: ramp must be increasing percentages in (0, 100]")
     if r.mode == "canary" and r.fid_threshold is None:
         raise RolloutError(f"{where}: a canary needs fid_threshold (the candidate's FID limit)")
-    if r.min_requests < 1:
-        raise RolloutError(f"{where}: min_requests must be >= 1")
+    if r.min_requests < 1 or r.min_clients < 1 or not r.min_stage_seconds >= 0:
+        raise RolloutError(
+            f"{where}: min_requests and min_clients must be >= 1, min_stage_seconds >= 0"
+        )
 
 
 def _optional_float(value: Any) -> float | None:

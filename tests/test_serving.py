@@ -263,6 +263,7 @@ def test_body_limits_json_and_methods(server):
         ("GET", "/api/generate", "POST"),  # not the page's 404 for a missing file
         ("POST", "/api/health", "GET, HEAD"),
         ("PATCH", "/api/jobs/x", "GET, HEAD, DELETE"),
+        ("GET", "/api/models/reload", "POST"),  # not a model named "reload"
     ):
         refused = requests.request(method, server.url(path), timeout=5)
         assert (refused.status_code, refused.headers.get("Allow")) == (405, allow), path

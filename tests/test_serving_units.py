@@ -185,6 +185,11 @@ def test_a_model_broken_after_validation_fails_to_load_with_the_reason(tmp_path)
 
 
 # --- request validation -----------------------------------------------------------------------
+def test_integral_numbers_are_integers_as_in_json():
+    request = parse_generate({"model": "m", "n": 2.0, "seed": 867.0}, ServeConfig())
+    assert (request.n, request.seed) == (2, 867) and isinstance(request.n, int)
+
+
 @pytest.mark.parametrize(
     ("body", "field", "reason"),
     [

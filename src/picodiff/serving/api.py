@@ -7,9 +7,11 @@ import time
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from .. import __version__
 from ..diffusion import default_steps
+from .catalog import RESERVED_NAMES
 from .clients import Client
 from .jobs import Job
 from .logs import log_event
@@ -18,6 +20,13 @@ from .sse import POLL_SECONDS, job_events
 from .validation import ApiError, parse_flag, parse_generate, parse_json
 
 api = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ModelName(BaseConverter):
+    """A model name in a path, never one the API itself uses there (/api/models/reload), so
+    the router answers those with the route's own methods."""
+
+    regex = "(?!(?:" + "|".join(RESERVED_NAMES) + ")$)[^/]+"
 
 
 def services():
@@ -44,7 +53,7 @@ def models():
     return jsonify(_describe_models())
 
 
-@api.get("/models/<name>")
+@api.get("/models/<model_name:name>")
 def model(name: str):
     found = [m for m in _describe_models() if m["name"] == name]
     if not found:

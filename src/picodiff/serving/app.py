@@ -18,7 +18,7 @@ import torch
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .api import api
+from .api import ModelName, api
 from .clients import Slots
 from .config import ServeConfig
 from .errors import HTTP_METHODS, register_error_handlers
@@ -85,7 +85,8 @@ def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["picodiff"] = services = build_services(config)
-    app.url_map.converters["page"] = PagePath  # before the page's routes are added
+    app.url_map.converters["page"] = PagePath  # before the routes that use them are added
+    app.url_map.converters["model_name"] = ModelName
     app.register_blueprint(api)
     app.register_blueprint(web)
     register_error_handlers(app)

@@ -49,6 +49,7 @@ from ..sampling.cascade import check_aug_level, check_chain
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
+RESERVED_NAMES = ("reload",)  # /api/models/reload: not a model's name
 STAGE_OPTIONS = ("sampler", "steps", "eta", "spacing", "aug_level")
 
 
@@ -163,6 +164,8 @@ def inspect(name: str, path: Path) -> ModelEntry:
     entry = ModelEntry(name, path, kind, signature(path))
     if kind == "unrecognized":
         return replace(entry, reason=f"{UNRECOGNIZED[path.suffix]}; {SERVED}")
+    if name in RESERVED_NAMES:
+        return replace(entry, reason=f"the name {name!r} is the API's own; rename it")
     inspector = {"checkpoint": _inspect_checkpoint, "legacy": _inspect_legacy}.get(kind)
     try:
         with warnings.catch_warnings(record=True) as caught:

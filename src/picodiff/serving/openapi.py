@@ -302,6 +302,9 @@ def _schemas(config: ServeConfig) -> dict[str, Any]:
         **{f.name: f.schema() for f in fields},
     )
     request["additionalProperties"] = False
+    # eta applies to ddim only: with any other sampler (the default included) it must be 0
+    request["if"] = {"required": ["sampler"], "properties": {"sampler": {"const": "ddim"}}}
+    request["else"] = {"properties": {"eta": {"const": 0}}}
     return {
         "GenerateRequest": request,
         "Error": ERROR,

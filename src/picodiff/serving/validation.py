@@ -65,7 +65,9 @@ class Field:
         if isinstance(value, bool) or not isinstance(value, (int, float) if number else str):
             raise self.error(f"must be {_kind_name(self.kind)}, got {json.dumps(value)[:60]}")
         if self.kind is int and not isinstance(value, int):
-            raise self.error(f"must be an integer, got {value}")
+            if not (math.isfinite(value) and float(value).is_integer()):
+                raise self.error(f"must be an integer, got {value}")
+            value = int(value)  # 867.0 is an integer in JSON (and in the OpenAPI schema)
         if self.kind is float and not math.isfinite(value):
             raise self.error("must be a finite number")
         size = len(value) if self.kind is str else value

@@ -1,6 +1,7 @@
 """`picodiff prepare` on a folder of real photos and hard cases (no mocks: real files, real PIL)."""
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -159,3 +160,38 @@ def test_pad_keeps_the_whole_image(tmp_path):
     assert np.all(row[:14] == 255) and np.all(row[-14:] == 255) and np.all(row[16:24] == 0)
     squash = from_array(wide, ImageSpec(40, resize="squash"))
     assert np.all(squash == 0)
+
+
+def test_odd_names_and_files_in_a_folder_are_skipped_with_reasons_never_waited_on(tmp_path):
+    root = tmp_path / "odd"
+    (root / "deep").mkdir(parents=True)
+    good = jpeg_bytes(photo("coffee"))
+    (root / "good.jpg").write_bytes(good)
+    (root / "deep" / "line\nbreak.jpg").write_bytes(good)
+    (root / os.fsdecode(b"latin-\xe9.jpg")).write_bytes(good)  # not UTF-8
+    os.mkfifo(root / "pipe.jpg")  # reading it would wait for a writer forever
+    (root / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    run = PrepareOptions(size=SIZE, val_fraction=0, progress=False)
+    report = prepare(str(root), tmp_path / "store", run)
+    kept = sorted(json.loads(line)["source"] for line in (report.path / "train.index.jsonl").open())
+    assert kept == ["deep/line\nbreak.jpg", "good.jpg", "latin-\\xe9.jpg"]
+    skipped = {
+        json.loads(line)["source"]: json.loads(line)["reason"]
+        for line in (report.path / "skipped.jsonl").open()
+    }
+    assert skipped == {"gone.png": "not-a-file", "pipe.jpg": "not-a-file"}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder whatever its mode")
+def test_an_unreadable_subfolder_is_named_in_a_warning(tmp_path, capsys):
+    root = tmp_path / "images"
+    (root / "locked").mkdir(parents=True)
+    (root / "ok.jpg").write_bytes(jpeg_bytes(photo("coffee")))
+    (root / "locked" / "hidden.jpg").write_bytes(jpeg_bytes(photo("coffee")))
+    (root / "locked").chmod(0)
+    try:
+        assert main(["prepare", str(root), "--out", str(tmp_path / "s"), "--size", "16"]) == 0
+    finally:
+        (root / "locked").chmod(0o755)
+    captured = capsys.readouterr()
+    assert "could not read 1 subfolder(s)" in captured.out + captured.err

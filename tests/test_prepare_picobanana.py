@@ -4,7 +4,7 @@ a stall past the timeout, a cut-off body) and a local Open Images layout."""
 import json
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -253,3 +253,65 @@ def test_local_open_images_need_no_network(tmp_path):
     report = prepare(str(tmp_path / "sft.jsonl"), tmp_path / "store", replace(local, workers=2))
     assert sources_in(report.path) == ["a.jpg", "b.jpg"]
     assert report.skipped == {"missing-local-file": 1, "not-in-openimages-csv": 1}
+
+
+def test_hostile_rows_are_skipped_with_reasons_and_the_run_finishes(tmp_path):
+    good = jpeg_bytes(photo("coffee"))
+    routes = {
+        "/ok.jpg": ok(good),
+        "/no-length.jpg": lambda hit: (200, {"Content-Length": "lots"}, good),
+        "/huge.jpg": lambda hit: (200, {"Content-Length": str(10**12)}, b""),
+        "/slow-down.jpg": fails_then_ok(good, 1, 503, {"Retry-After": "99999999"}),
+    }
+    server = FakeCDN(routes)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(good)  # a local file a row points at: never read
+    urls = [
+        f"{server.url}/ok.jpg",
+        f"file://{secret}",
+        "data:image/jpeg;base64,/9j/4AAQ",
+        "http://[::1",
+        "http://127.0.0.1:99999/x.jpg",
+        "ftp://127.0.0.1/x.jpg",
+        f"{server.url}/no-length.jpg",
+        f"{server.url}/huge.jpg",
+        f"{server.url}/slow-down.jpg",
+    ]
+    lines = [json.dumps({"open_image_input_url": url, "edit_type": "A"}) for url in urls]
+    lines += ["[1, 2]", '"a string"', "7", json.dumps({"open_image_input_url": 5})]
+    lines += [json.dumps({"open_image_input_url": f"{server.url}/ok.jpg", "edit_type": ["A"]})]
+    rows = tmp_path / "sft.jsonl"
+    rows.write_text("\n".join(lines) + "\n")
+    download = DownloadOptions(
+        tmp_path / "cache", threads=2, rate=RATE, timeout=2, retries=2, backoff=0.05, max_wait=0.5
+    )
+    run = replace(
+        options(tmp_path / "cache"),
+        sources=SourceOptions(picobanana=PicoBananaOptions(), download=download),
+    )
+    try:
+        report = prepare(str(rows), tmp_path / "store", run)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(sources_in(report.path)) == ["no-length.jpg", "ok.jpg", "slow-down.jpg"]
+    skipped = [
+        json.loads(line) for line in (report.path / "skipped.jsonl").read_text().splitlines()
+    ]
+    reasons = Counter(s["reason"] for s in skipped)
+    assert reasons == {"bad-url": 6, "bad-row": 4, "too-large": 1}, skipped
+    assert not any(str(secret) in s["source"] for s in skipped if s["reason"] != "bad-url")
+    cached = list((tmp_path / "cache").rglob("*.*"))
+    assert all(path.read_bytes() == good for path in cached)  # only what the server sent
+
+
+def test_only_http_urls_are_downloaded(tmp_path):
+    from picodiff.data.download import DownloadFailed
+
+    downloader = Downloader(DownloadOptions(tmp_path))
+    for url in ("file:///etc/passwd", "data:,hi", "http://", "https:///x", None, "http://[x"):
+        with pytest.raises(DownloadFailed) as failed:
+            downloader.fetch(url)
+        assert failed.value.reason == "bad-url"
+    assert not any(tmp_path.iterdir())

@@ -5,9 +5,12 @@ file per URL, named by the URL's SHA-1 and sharded by its first two hex digits. 
 under a temporary name and renamed only once complete (its length checked against
 Content-Length), so a rerun never uses a partial download and fetches nothing already cached.
 
-Timeouts, connection errors, HTTP 429 and 5xx are retried up to `retries` times, waiting
-backoff * 2**attempt seconds, or the server's Retry-After (for 429/503, applied to the whole host).
-Other HTTP errors (404, 403, 410...) give up at once. Failures raise DownloadFailed(reason).
+Only http and https URLs with a host are fetched (a `file:` or `data:` URL is a "bad-url"
+failure, never read). Timeouts, connection errors, HTTP 429 and 5xx are retried up to `retries`
+times, waiting backoff * 2**attempt seconds, or the server's Retry-After (for 429/503, applied
+to the whole host; at most `max_wait`). Other HTTP errors (404, 403, 410...) give up at once. A
+file over `max_bytes` ("too-large") or not done within `deadline` seconds, all attempts
+together ("timeout"), is given up. Failures raise DownloadFailed(reason).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class DownloadOptions:
     retries: int = 5
     backoff: float = 1.0  # first retry wait in seconds, doubled each attempt
     max_wait: float = 300.0  # longest single wait (caps Retry-After)
+    max_bytes: int = 64 << 20  # largest file fetched
+    deadline: float = 900.0  # seconds per file, all attempts and waits together
 
 
 class DownloadFailed(Exception):
@@ -102,18 +107,22 @@ class Downloader:
 
     def fetch(self, url: str) -> Path:
         """The cached file for `url`, downloading it first if needed."""
+        host = check_url(url)
         target = self.cache_path(url)
         if target.is_file():
             self._count("cached")
             return target
-        host = urlsplit(url).netloc
         last: _Retry | None = None
+        give_up = time.monotonic() + self.options.deadline
         for attempt in range(self.options.retries + 1):
             if last is not None:
                 self._pause(host, last, attempt)
             self.limiter.wait(host)
+            if time.monotonic() >= give_up:
+                limit = f"{self.options.deadline:g} s"
+                raise DownloadFailed("timeout", f"not done within the {limit} deadline")
             try:
-                self._download(url, target)
+                self._download(url, target, give_up)
                 self._count("downloaded")
                 return target
             except _Retry as retry:
@@ -155,11 +164,11 @@ class Downloader:
         else:
             time.sleep(min(self.options.backoff * 2 ** (attempt - 1), self.options.max_wait))
 
-    def _download(self, url: str, target: Path) -> None:
+    def _download(self, url: str, target: Path, give_up: float) -> None:
         request = urllib.request.Request(url, headers={"User-Agent": f"picodiff/{__version__}"})
         try:
             with urllib.request.urlopen(request, timeout=self.options.timeout) as response:
-                _write_complete(response, target)
+                _write_complete(response, target, self.options.max_bytes, give_up)
         except urllib.error.HTTPError as err:
             raise _http_failure(err) from None
         except TimeoutError as err:
@@ -194,22 +203,52 @@ def retry_after_seconds(value: str | None) -> float | None:
         return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
-def _write_complete(response, target: Path) -> None:
-    """Stream `response` to a temporary file beside `target`; rename only if it is whole."""
+def check_url(url: object) -> str:
+    """The host of an http(s) URL; DownloadFailed("bad-url") for anything else."""
+    if not isinstance(url, str):
+        raise DownloadFailed("bad-url", f"not a URL string: {url!r}"[:200])
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError as err:
+        raise DownloadFailed("bad-url", f"malformed URL {url[:120]!r} ({err})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DownloadFailed(
+            "bad-url", f"{url[:120]!r}: only http and https URLs with a host are downloaded"
+        )
+    return host
+
+
+def _content_length(value: str | None) -> int | None:
+    """A Content-Length header as bytes; None when absent or not a plain number."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _write_complete(response, target: Path, max_bytes: int, give_up: float) -> None:
+    """Stream `response` to a temporary file beside `target`; rename only if it is whole,
+    within `max_bytes` and before `give_up` (time.monotonic)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    expected = response.headers.get("Content-Length")
+    expected = _content_length(response.headers.get("Content-Length"))
+    if expected is not None and expected > max_bytes:
+        raise DownloadFailed("too-large", f"{expected:,} bytes, over the {max_bytes:,} allowed")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             while chunk := response.read(_CHUNK):
                 f.write(chunk)
+                if f.tell() > max_bytes:
+                    raise DownloadFailed("too-large", f"over the {max_bytes:,} bytes allowed")
+                if time.monotonic() > give_up:
+                    raise DownloadFailed("timeout", "not done within the deadline")
             received = f.tell()
-        if expected is not None and received != int(expected):
-            raise _Retry("incomplete", f"received {received:,} of {int(expected):,} bytes")
+        if expected is not None and received != expected:
+            raise _Retry("incomplete", f"received {received:,} of {expected:,} bytes")
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -1,5 +1,7 @@
 """A directory of image files, walked recursively in sorted order (JPEG, PNG, WebP, BMP, TIFF,
-GIF; matched by suffix, case-insensitive). Files with other suffixes are ignored and counted."""
+GIF; matched by suffix, case-insensitive). Files with other suffixes are ignored and counted;
+an image name that is not a regular file (a FIFO, a socket, a broken link) is skipped with the
+reason, and subfolders that cannot be read are named in a warning."""
 
 from __future__ import annotations
 
@@ -8,13 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...errors import UserError
-from ..images import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES, Rejected
 from .base import Item, Source
 
 
-def walk_sorted(root: Path) -> Iterator[Path]:
-    """Every file under `root`, depth first, names sorted: a stable order on any file system."""
-    for directory, subdirs, files in os.walk(root):
+def walk_sorted(root: Path, unreadable: list[str] | None = None) -> Iterator[Path]:
+    """Every file under `root`, depth first, names sorted: a stable order on any file system.
+    Folders that cannot be listed are appended to `unreadable` (as `root`-relative paths)."""
+
+    def note(err: OSError) -> None:
+        if unreadable is not None:
+            where = Path(err.filename or root)
+            shown = where.relative_to(root).as_posix() if where != root else "."
+            unreadable.append(f"{shown} ({err.strerror or err})")
+
+    for directory, subdirs, files in os.walk(root, onerror=note):
         subdirs.sort()
         for name in sorted(files):
             yield Path(directory, name)
@@ -28,22 +38,36 @@ class FolderSource(Source):
         if not self.root.is_dir():
             raise UserError(f"{self.root}: not a directory")
         self.ignored: list[str] = []  # files without an image suffix (the last pass)
+        self.unreadable: list[str] = []  # subfolders that could not be listed
 
     def candidates(self) -> Iterator[Item]:
-        self.ignored = []
-        for path in walk_sorted(self.root):
-            relative = path.relative_to(self.root).as_posix()
+        self.ignored, self.unreadable = [], []
+        for path in walk_sorted(self.root, self.unreadable):
+            # a name that is not UTF-8 keeps its bytes, shown as \xNN: a stable, printable key
+            relative = os.fsencode(path.relative_to(self.root).as_posix()).decode(
+                "utf-8", "backslashreplace"
+            )
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 self.ignored.append(relative)
                 continue
-            yield Item(key=relative, provenance={"source": relative}, path=str(path))
+            item = Item(key=relative, provenance={"source": relative}, path=str(path))
+            if not path.is_file():  # reading a FIFO would wait forever
+                item.path, item.rejected = None, Rejected("not-a-file", "not a regular file")
+            yield item
 
     def describe(self) -> dict:
-        return {"ignored_files": len(self.ignored)}
+        return {"ignored_files": len(self.ignored), "unreadable_folders": len(self.unreadable)}
 
     def warnings(self) -> list[str]:
-        if not self.ignored:
-            return []
-        return [
-            f"ignored {len(self.ignored):,} files without an image suffix, e.g. {self.ignored[0]}"
-        ]
+        notes = []
+        if self.ignored:
+            notes.append(
+                f"ignored {len(self.ignored):,} files without an image suffix, "
+                f"e.g. {self.ignored[0]}"
+            )
+        if self.unreadable:
+            notes.append(
+                f"could not read {len(self.unreadable):,} subfolder(s), their images left out: "
+                + ", ".join(self.unreadable[:5])
+            )
+        return notes

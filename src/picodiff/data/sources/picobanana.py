@@ -19,7 +19,7 @@ from typing import Literal, get_args
 
 from ...choices import check_fields
 from ...errors import UserError
-from ..download import Downloader, DownloadFailed, DownloadOptions
+from ..download import Downloader, DownloadFailed, DownloadOptions, check_url
 from ..images import Rejected
 from .base import Item, Source
 from .openimages import OpenImagesIndex
@@ -70,6 +70,10 @@ class PicoBananaSource(Source):
             raise UserError("--openimages-dir serves source photos; drop it with --images edited")
         if self.is_manifest and opts.images == "source":
             raise UserError("a manifest .txt lists edited images only: add --images edited")
+        try:
+            check_url(opts.base_url)
+        except DownloadFailed as bad:
+            raise UserError(f"--base-url: {bad.detail}") from None
 
     @property
     def file(self) -> Path:
@@ -100,6 +104,11 @@ class PicoBananaSource(Source):
     def _row_items(self, line: str, where: dict) -> Iterator[Item]:
         if self.is_manifest:
             url = line.strip()
+            try:
+                check_url(url)
+            except DownloadFailed as bad:
+                yield _rejected(where, bad.reason, bad.detail)
+                return
             yield Item(key=url, provenance={"source": url, **where}, url=url)
             return
         try:
@@ -107,7 +116,13 @@ class PicoBananaSource(Source):
         except json.JSONDecodeError as err:
             yield _rejected(where, "bad-row", f"invalid JSON ({err})")
             return
+        if not isinstance(row, dict):
+            yield _rejected(where, "bad-row", f"a JSON {type(row).__name__}, not an object")
+            return
         edit_type = row.get("edit_type")
+        if not isinstance(edit_type, (str, type(None))):
+            yield _rejected(where, "bad-row", f"edit_type is not a string: {edit_type!r}"[:200])
+            return
         self.edit_type_counts[edit_type] += 1
         if self.options.edit_types and edit_type not in self.options.edit_types:
             return
@@ -115,6 +130,11 @@ class PicoBananaSource(Source):
         if not urls:
             yield _rejected(where, "no-url", f"row has no {self.options.images} image field")
         for url in urls:
+            try:
+                check_url(url)
+            except DownloadFailed as bad:
+                yield _rejected(where, bad.reason, bad.detail)
+                continue
             provenance = {"source": url, **where, "edit_type": edit_type}
             yield Item(key=url, provenance=provenance, url=url)
 
@@ -129,8 +149,11 @@ class PicoBananaSource(Source):
             chosen = [row[field]] if row.get(field) else []
         return chosen if want_source else [self._edited_url(path) for path in chosen]
 
-    def _edited_url(self, path: str) -> str:
-        return path if is_url(path) else self.options.base_url.rstrip("/") + "/" + path.lstrip("/")
+    def _edited_url(self, path: object) -> object:
+        """An output path under --base-url (anything but a string is left to check_url)."""
+        if not isinstance(path, str) or is_url(path) or ":" in path.split("/", 1)[0]:
+            return path
+        return self.options.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def resolve(self, items: Iterator[Item]) -> Iterator[Item]:
         if self.options.openimages_dir is not None:

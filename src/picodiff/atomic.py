@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -15,11 +16,33 @@ def _umask() -> int:
 
 
 def make_temp_dir(beside: Path) -> Path:
-    """An empty directory next to `beside` (same file system), with the usual permissions."""
+    """An empty directory next to `beside` (same file system), with the usual permissions,
+    named after this process; leftovers of processes that died (SIGKILL) are removed first."""
     beside.parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.partial-", dir=beside.parent))
+    remove_stale(beside)
+    prefix = f".{beside.name}.partial-{os.getpid()}-"
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=beside.parent))
     path.chmod(0o777 & ~_umask())
     return path
+
+
+def remove_stale(beside: Path) -> None:
+    """Delete `.NAME.partial-PID-*` folders whose process is gone, and a `.NAME.old`."""
+    shutil.rmtree(beside.with_name(f".{beside.name}.old"), ignore_errors=True)
+    for leftover in beside.parent.glob(f".{glob.escape(beside.name)}.partial-*"):
+        pid = leftover.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def replace_dir(source: Path, target: Path) -> None:

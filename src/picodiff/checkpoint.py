@@ -31,7 +31,7 @@ from . import __version__
 from .atomic import make_temp_dir, replace_dir
 from .choices import check_choice
 from .diffusion import NoiseSchedule, Prediction, check_samplable
-from .errors import UserError
+from .errors import DiskFull, UserError
 from .models import UNet, UNetConfig, convert_pb2025_state_dict
 from .models.pb2025 import pb2025_image_channels
 
@@ -90,6 +90,9 @@ def save_checkpoint(
         for name, data in (extra_files or {}).items():
             (staging / name).write_bytes(data)
         replace_dir(staging, path)
+    except (OSError, SafetensorError) as err:
+        DiskFull.check(err, path)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path

@@ -12,13 +12,17 @@ command being run is imported, so `picodiff --help` loads neither torch nor Flas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 import warnings
 
 from . import __version__
 from .deprecation import warn_renamed
-from .errors import UserError
+from .errors import DiskFull, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("picodiff.commands.prepare", "turn images into a training-ready dataset store"),
@@ -84,13 +88,41 @@ def _run(argv: list[str]) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.run(args) or 0)
+        try:
+            with _sigterm_as_interrupt():
+                return int(args.run(args) or 0)
+        except OSError as err:  # a full disk anywhere: one line, not a traceback
+            DiskFull.check(err, "its output")
+            raise
     except UserError as err:
         print(f"picodiff {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"picodiff {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM stops a command as Ctrl-C does: partial outputs are removed, not left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    owner = os.getpid()
+
+    def interrupt(signum, frame):
+        if os.getpid() != owner:  # a forked worker (prepare's decoders): end as SIGTERM would
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:

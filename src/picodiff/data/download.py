@@ -34,6 +34,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..errors import DiskFull
 
 T = TypeVar("T")
 _CHUNK = 1 << 16
@@ -178,6 +179,7 @@ class Downloader:
                 raise _Retry("timeout", f"no answer in {self.options.timeout:g} s") from None
             raise _Retry("network", str(err.reason)) from None
         except (OSError, http.client.HTTPException) as err:
+            DiskFull.check(err, f"the download cache {self.options.cache_dir}")
             raise _Retry("network", str(err) or type(err).__name__) from None
 
 

@@ -12,6 +12,7 @@ leaves a directory that looks valid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import make_temp_dir, replace_dir
-from ..errors import UserError
+from ..errors import DiskFull, UserError
 
 FORMAT = "picodiff-store"
 META_FILE = "dataset.json"
@@ -101,10 +102,13 @@ class StoreWriter:
     def __enter__(self) -> StoreWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, err, trace) -> None:
         if not self._committed:
-            self._close()
+            with contextlib.suppress(OSError, ValueError):  # a full disk fails the flush
+                self._close()
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if err is not None:
+            DiskFull.check(err, self.path)
 
     def add(self, split: str, image: np.ndarray, provenance: dict[str, Any]) -> None:
         """Append one uint8 [H, W, C] image to `split` with a line saying where it came from."""
@@ -146,5 +150,7 @@ class StoreWriter:
     def _close(self) -> None:
         for split in SPLITS:
             if not self._index[split].closed:
-                self._arrays[split].close()
-                self._index[split].close()
+                try:
+                    self._arrays[split].close()
+                finally:
+                    self._index[split].close()

@@ -9,6 +9,7 @@ when the workers are forked.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -40,7 +41,7 @@ def ordered_map(
         for chunk in chunked(items, chunk_size):
             yield from zip(chunk, func(chunk))
         return
-    with multiprocessing.Pool(workers) as pool:
+    with multiprocessing.Pool(workers, initializer=_end_on_sigterm) as pool:
         pending: deque = deque()
         for chunk in chunked(items, chunk_size):
             pending.append((chunk, pool.apply_async(func, (chunk,))))
@@ -50,3 +51,8 @@ def ordered_map(
         while pending:
             chunk, result = pending.popleft()
             yield from zip(chunk, result.get())
+
+
+def _end_on_sigterm() -> None:
+    """A worker ends on SIGTERM (Pool.terminate), whatever handler its parent installed."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

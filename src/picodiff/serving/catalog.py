@@ -158,10 +158,18 @@ def signature(path: Path) -> tuple:
     return tuple(stats)
 
 
-def inspect(name: str, path: Path) -> ModelEntry:
-    """Validate one model without keeping its weights; problems become `reason`."""
+def inspect(name: str, path: Path, max_file_bytes: int | None = None) -> ModelEntry:
+    """Validate one model without keeping its weights; problems become `reason`. A file over
+    `max_file_bytes` (the memory budget) is not even read."""
     kind = model_kind(path)
     entry = ModelEntry(name, path, kind, signature(path))
+    largest = max((size for _, size, _ in entry.signature), default=0)
+    if max_file_bytes is not None and largest > max_file_bytes:
+        return replace(
+            entry,
+            reason=f"a file of {mib(largest)}: the memory budget is {mib(max_file_bytes)} "
+            "(raise --memory-mb); not read",
+        )
     if kind == "unrecognized":
         return replace(entry, reason=f"{UNRECOGNIZED[path.suffix]}; {SERVED}")
     if name in RESERVED_NAMES:
@@ -340,6 +348,10 @@ def _finite_number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
+
+
+def mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB"
 
 
 def clean_reason(message: str, path: Path) -> str:

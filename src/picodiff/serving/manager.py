@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..models.batching import default_micro_batch
-from .catalog import ModelEntry, clean_reason, discover, inspect, signature
+from .catalog import ModelEntry, clean_reason, discover, inspect, mib, signature
 from .generator import ServedModel, load_model
 from .logs import log_event
 from .metrics import Metrics
@@ -81,7 +81,7 @@ class ModelManager:
         for name, path in discover(self.roots).items():
             entry = old.get(name)
             if entry is None or entry.path != path or entry.signature != signature(path):
-                entry = inspect(name, path)
+                entry = inspect(name, path, self.memory_budget)
             new[name] = entry
         with self._lock:
             self._catalog = {
@@ -98,15 +98,15 @@ class ModelManager:
     def _within_budget(self, entry: ModelEntry) -> ModelEntry:
         """Invalid, with the reason, if its weights or one network pass would not fit in the
         memory budget."""
-        rows, budget = default_micro_batch("cpu"), _mib(self.memory_budget)
+        rows, budget = default_micro_batch("cpu"), mib(self.memory_budget)
         if not entry.valid:
             return entry
         if entry.nbytes > self.memory_budget:
-            reason = f"needs {_mib(entry.nbytes)} but the memory budget is {budget}"
+            reason = f"needs {mib(entry.nbytes)} but the memory budget is {budget}"
         elif rows * entry.activation_bytes > self.memory_budget:
             reason = (
                 f"one network pass ({rows} images at {entry.image_size} px) needs about "
-                f"{_mib(rows * entry.activation_bytes)}, over the memory budget of {budget}"
+                f"{mib(rows * entry.activation_bytes)}, over the memory budget of {budget}"
             )
         else:
             return entry
@@ -201,7 +201,3 @@ def _changes(old: dict[str, ModelEntry], new: dict[str, ModelEntry]) -> dict[str
 
 def _merged(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
     return {key: sorted({*first[key], *then[key]}) for key in first}
-
-
-def _mib(nbytes: int) -> str:
-    return f"{nbytes / MiB:,.1f} MiB"

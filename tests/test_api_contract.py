@@ -15,7 +15,8 @@ def test_schemathesis_finds_nothing_with_every_check(tmp_path):
         command = [sys.executable, "-m", "schemathesis.cli", "run"]
         command += [server.url("/api/openapi.json"), "--checks", "all", "--workers", "1"]
         command += ["--max-examples", "60", "--seed", "1", "--no-color"]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        # run in tmp_path: schemathesis keeps its cache in the working directory
+        run = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     finally:
         server.stop()
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -90,9 +90,10 @@ class GenerationQueue:
         # the (device, loaded model) each running job started with: its later rows use the same
         # weights, so a model replaced mid-job never mixes versions within one job
         self._pinned: dict[Job, tuple[str, ServedModel]] = {}
-        # rows x steps given to each client and address; a newly active one may run about one
-        # default job (a full batch, 20 steps) before it shares equally
-        self._share = FairShare(credit=20 * max_batch)
+        # rows x steps given to each address and each client: a newly active address may run
+        # about one default job (a full batch, 20 steps) before it shares equally; clients of
+        # one address start level (a credit there would let each new id jump the queue)
+        self._addresses, self._clients = FairShare(credit=20 * max_batch), FairShare()
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._job_seconds = 1.0  # running mean, for Retry-After
@@ -165,7 +166,8 @@ class GenerationQueue:
                 ready = [j for j in ready if j.key == ready[0].key]
             elif self.batching == "none":
                 ready = ready[:1]
-            self._share.keep({k for j in self._active for k in (j.client, j.client.address)})
+            self._addresses.keep({j.client.address for j in self._active})
+            self._clients.keep({j.client for j in self._active})
             return self._fill(sorted(ready, key=self._priority), resident)
 
     def _fill(self, ready: list[Job], resident: list[Cohort]) -> list[Cohort]:
@@ -203,13 +205,13 @@ class GenerationQueue:
                 rows += len(cohort.indices)
         with self._cond:
             for cohort in chosen:
-                for scope in (cohort.job.client, cohort.job.client.address):
-                    self._share.charge(scope, len(cohort.indices))
+                self._addresses.charge(cohort.job.client.address, len(cohort.indices))
+                self._clients.charge(cohort.job.client, len(cohort.indices))
         return chosen
 
     def _priority(self, job: Job) -> tuple:
         client = job.client
-        return (self._share.service(client.address), self._share.service(client), job.created)
+        return (self._addresses.service(client.address), self._clients.service(client), job.created)
 
     def _ready(self) -> list[Job]:
         return [j for j in self._active if j.pending and not j.is_finished]

@@ -1,6 +1,6 @@
 """FID against the number of network evaluations (NFE), for every sampler, on a real model.
 
-    python bench/nfe.py fashion-32 --ref STORE --n 500 --out runs/nfe
+    python bench/nfe.py fashion-32 --ref STORE --n 500
     python bench/nfe.py fashion-32 --ref STORE --nfe 10 --spacings linear trailing logsnr karras
     python bench/nfe.py fashion-32 --ref STORE --nfe 10 --samplers ddim dpmpp2m --ode-error 40
 
@@ -13,7 +13,9 @@ NFE k is (k + 1) // 2 of its steps (k calls for odd k, k - 1 for even k). Each s
 at its default spacing, or at each of --spacings.
 
 Nothing is lost when it stops: each batch of drawn images is kept under OUT/images/, each
-finished point in OUT/POINT.json, and a rerun measures only what is missing. Points run in
+finished point in OUT/POINT.json, and a rerun measures only what is missing. OUT defaults to
+bench/results/nfe-MODEL, whose point files are committed (the images are not), so the curve can
+be measured in pieces, on several machines. Points run in
 --nfe order (10 and 5 first: the goals), the reference after the first two; --table prints the table
 and draws --plot from the points measured so far without measuring more.
 """
@@ -107,7 +109,9 @@ def main() -> None:
     parser.add_argument("--nfe", type=int, nargs="+", default=[10, 5, 8, 15, 20, 50])
     parser.add_argument("--samplers", nargs="+", default=[s for s in SAMPLERS if s != "ddpm"])
     parser.add_argument("--spacings", nargs="+", default=None, help="default: each sampler's")
-    parser.add_argument("--out", default="runs/nfe", help="folder of the kept images and points")
+    parser.add_argument(
+        "--out", default=None, help="folder of the kept images and points (bench/results/nfe-MODEL)"
+    )
     parser.add_argument("--plot", default="docs/nfe-fid.png", help="FID vs NFE chart")
     parser.add_argument("--table", action="store_true", help="only print what is measured")
     parser.add_argument(
@@ -119,6 +123,7 @@ def main() -> None:
         "distance to a 400-step DDIM solution of the same ODE, over the first K seeds",
     )
     args = parser.parse_args()
+    args.out = args.out or f"bench/results/nfe-{Path(args.model).name}"
     Path(args.out).mkdir(parents=True, exist_ok=True)
     lines = [
         (sampler, spacing)

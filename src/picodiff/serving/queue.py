@@ -256,7 +256,8 @@ class GenerationQueue:
             except Exception as err:
                 for cohort in group:
                     cohort.call = None
-                    self._crashed(cohort.job, err)
+                for job in dict.fromkeys(c.job for c in group):  # once per job, not cohort
+                    self._crashed(job, err)
                 continue
             for cohort, output in zip(group, outputs):
                 self._advance(cohort, output)

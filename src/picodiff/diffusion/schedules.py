@@ -111,10 +111,12 @@ class NoiseSchedule:
         params = dict(config)
         name = check_choice("schedule", params.pop("name", None), ScheduleName)
         for key, value in params.items():
-            flag = key == "zero_terminal_snr"
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if (flag and not isinstance(value, bool)) or not (flag or number):
-                kind = "true or false" if flag else "a number"
+            if key == "zero_terminal_snr":
+                good, kind = isinstance(value, bool), "true or false"
+            else:
+                good = isinstance(value, (int, float)) and not isinstance(value, bool)
+                kind = "a number"
+            if not good:
                 raise ValueError(f"schedule {key} must be {kind}, got {value!r}")
         return getattr(cls, name)(**params)
 

@@ -65,16 +65,9 @@ def model(name: str):
 def reload_models():
     """Scan now; if a scan is already running, answer at once (it sees the same files)."""
     changes = services().manager.scan(wait=False)
-    if changes is None:
-        nothing: list[str] = []
-        return {
-            "added": nothing,
-            "removed": nothing,
-            "changed": nothing,
-            "in_progress": True,
-            "models": _describe_models(),
-        }
-    return {**changes, "in_progress": False, "models": _describe_models()}
+    in_progress = changes is None
+    changes = changes or {"added": [], "removed": [], "changed": []}
+    return {**changes, "in_progress": in_progress, "models": _describe_models()}
 
 
 def _describe_models() -> list[dict]:
@@ -103,9 +96,6 @@ def generate():
     client = Client.of(request)
     release = svc.streams.acquire(client) if wait else (lambda: None)
     try:
-        routed = svc.rollouts.route(body.model, client.name)
-        model, shadow = routed or (body.model, None)
-        alias = body.model if routed else None
         hidden_behind = svc.rollouts.alias_of(body.model)
         if hidden_behind and not svc.config.expose_candidates:
             raise ApiError(
@@ -114,6 +104,9 @@ def generate():
                 f"{hidden_behind!r} (or start the server with --expose-candidates)",
                 field="model",
             )
+        routed = svc.rollouts.route(body.model, client.name)
+        model, shadow = routed or (body.model, None)
+        alias = body.model if routed else None
         stable = svc.rollouts.stable_of(alias) if alias else None
         job = _submit(replace(body, model=model), alias, client, fallback=stable)
         if shadow:  # the candidate draws the very images the client gets from stable

@@ -45,6 +45,7 @@ from ..checkpoint import (
 from ..diffusion import NoiseSchedule, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
+from ..models.batching import default_micro_batch
 from ..sampling.cascade import check_aug_level, check_chain
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
@@ -158,18 +159,44 @@ def signature(path: Path) -> tuple:
     return tuple(stats)
 
 
-def inspect(name: str, path: Path, max_file_bytes: int | None = None) -> ModelEntry:
-    """Validate one model without keeping its weights; problems become `reason`. A file over
-    `max_file_bytes` (the memory budget) is not even read."""
+def inspect(name: str, path: Path, memory_budget: int | None = None) -> ModelEntry:
+    """Validate one model without keeping its weights; problems become `reason`. With a
+    `memory_budget` (bytes), a model whose weights or one network pass would not fit in it is
+    invalid too, and a file larger than it is not even read."""
     kind = model_kind(path)
     entry = ModelEntry(name, path, kind, signature(path))
     largest = max((size for _, size, _ in entry.signature), default=0)
-    if max_file_bytes is not None and largest > max_file_bytes:
-        return replace(
-            entry,
-            reason=f"a file of {mib(largest)}: the memory budget is {mib(max_file_bytes)} "
-            "(raise --memory-mb); not read",
+    if memory_budget is not None and largest > memory_budget:
+        budget = _mib(memory_budget)
+        reason = f"a file of {_mib(largest)} but the memory budget is {budget} (raise --memory-mb)"
+        return replace(entry, reason=f"{reason}; not read")
+    entry = _validated(entry, kind, path)
+    return _within(entry, memory_budget) if entry.valid and memory_budget else entry
+
+
+def _within(entry: ModelEntry, budget: int) -> ModelEntry:
+    """The entry, or invalid with the reason if its weights or one network pass (4 images, as
+    the CPU micro-batch) would not fit in `budget` bytes."""
+    rows = default_micro_batch("cpu")
+    if entry.nbytes > budget:
+        reason = f"needs {_mib(entry.nbytes)} but the memory budget is {_mib(budget)}"
+    elif rows * entry.activation_bytes > budget:
+        reason = (
+            f"one network pass ({rows} images at {entry.image_size} px) needs about "
+            f"{_mib(rows * entry.activation_bytes)}, over the memory budget of {_mib(budget)}"
         )
+    else:
+        return entry
+    return replace(entry, valid=False, reason=f"{reason} (raise --memory-mb)")
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.1f} MiB"
+
+
+def _validated(entry: ModelEntry, kind: str, path: Path) -> ModelEntry:
+    """The entry with its fields read and checked, or invalid with the reason."""
+    name = entry.name
     if kind == "unrecognized":
         return replace(entry, reason=f"{UNRECOGNIZED[path.suffix]}; {SERVED}")
     if name in RESERVED_NAMES:
@@ -348,10 +375,6 @@ def _finite_number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
-
-
-def mib(nbytes: int) -> str:
-    return f"{nbytes / 2**20:.1f} MiB"
 
 
 def clean_reason(message: str, path: Path) -> str:

@@ -42,9 +42,6 @@ class Client:
         """The id it chose, else its address (rollouts keep a client on one version by it)."""
         return self.id or self.address
 
-    def __str__(self) -> str:
-        return f"{self.address} {self.id}".strip()
-
 
 def address_share(per_client: int, total: int) -> int:
     """What one address may hold of `total`: all but a quarter, kept for other addresses."""
@@ -55,30 +52,28 @@ class Slots:
     """Long-lived requests held at once: at most `total`, `per_client` for one client and
     `address_share` for one address; beyond that, 503 with Retry-After."""
 
-    def __init__(self, total: int, per_client: int, what: str = "event streams and waits"):
-        self.total, self.per_client, self.what = total, per_client, what
+    def __init__(self, total: int, per_client: int):
+        self.total, self.per_client = total, per_client
         self.per_address = address_share(per_client, total)
         self._held: Counter = Counter()
         self._lock = threading.Lock()
 
     def acquire(self, client: Client) -> Callable[[], None]:
         """Take a slot for `client`; returns the function that gives it back (once)."""
-        keys = ("all", ("address", client.address), ("client", client))
+        scopes = (  # widest first: the narrowest full one is named
+            ("all", self.total, "on this server"),
+            (("address", client.address), self.per_address, "from your address"),
+            (("client", client), self.per_client, "for your client"),
+        )
+        keys = [key for key, _, _ in scopes]
         with self._lock:
-            full = [
-                (limit, scope)
-                for key, limit, scope in zip(
-                    keys,
-                    (self.total, self.per_address, self.per_client),
-                    ("on this server", "from your address", "for your client"),
-                )
-                if self._held[key] >= limit
-            ]
+            full = [(limit, where) for key, limit, where in scopes if self._held[key] >= limit]
             if full:
-                limit, scope = full[-1]
+                limit, where = full[-1]
                 raise ApiError(
                     503,
-                    f"too many open {self.what} {scope} (at most {limit}); close one or retry",
+                    f"too many open event streams and waits {where} (at most {limit}); "
+                    "close one or retry",
                     headers={"Retry-After": "5"},
                 )
             self._held.update(keys)
@@ -92,10 +87,6 @@ class Slots:
                 self._held.subtract(keys)
 
         return release
-
-    def held(self) -> int:
-        with self._lock:
-            return self._held["all"]
 
 
 class FairShare:

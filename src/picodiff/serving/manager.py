@@ -9,13 +9,10 @@ from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
-from ..models.batching import default_micro_batch
-from .catalog import ModelEntry, clean_reason, discover, inspect, mib, signature
+from .catalog import ModelEntry, clean_reason, discover, inspect, signature
 from .generator import ServedModel, load_model
 from .logs import log_event
 from .metrics import Metrics
-
-MiB = 2**20
 
 
 class UnknownModel(LookupError):
@@ -84,9 +81,7 @@ class ModelManager:
                 entry = inspect(name, path, self.memory_budget)
             new[name] = entry
         with self._lock:
-            self._catalog = {
-                name: self._apply_failure(self._within_budget(e)) for name, e in new.items()
-            }
+            self._catalog = {name: self._apply_failure(e) for name, e in new.items()}
             for key in [k for k, m in self._cache.items() if self._stale(k[0], m)]:
                 del self._cache[key]
         changes = _changes(old, new)
@@ -94,23 +89,6 @@ class ModelManager:
         if any(changes.values()):
             log_event("models_scanned", **changes)
         return changes
-
-    def _within_budget(self, entry: ModelEntry) -> ModelEntry:
-        """Invalid, with the reason, if its weights or one network pass would not fit in the
-        memory budget."""
-        rows, budget = default_micro_batch("cpu"), mib(self.memory_budget)
-        if not entry.valid:
-            return entry
-        if entry.nbytes > self.memory_budget:
-            reason = f"needs {mib(entry.nbytes)} but the memory budget is {budget}"
-        elif rows * entry.activation_bytes > self.memory_budget:
-            reason = (
-                f"one network pass ({rows} images at {entry.image_size} px) needs about "
-                f"{mib(rows * entry.activation_bytes)}, over the memory budget of {budget}"
-            )
-        else:
-            return entry
-        return replace(entry, valid=False, reason=f"{reason} (raise --memory-mb)")
 
     # --- loading ----------------------------------------------------------------------------
     def get(self, name: str, device: str = "cpu") -> ServedModel:

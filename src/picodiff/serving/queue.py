@@ -310,10 +310,9 @@ class GenerationQueue:
     def _fail(self, job: Job, status: int, message: str) -> None:
         error = {"status": status, "message": message}
         if job.fallback is not None and not job.is_finished:
-            return self._fall_back(job, error)
-        if job.finish("failed", error):
+            self._fall_back(job, error)
+        elif job.finish("failed", error):
             self._retire(job)
-        return None
 
     def _fall_back(self, job: Job, error: dict) -> None:
         """A rollout candidate failed the job: the listeners hear of the failed attempt, then

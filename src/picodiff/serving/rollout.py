@@ -139,10 +139,9 @@ class Rollout:
                 f"candidate error rate {candidate.error_rate:.3f} > stable's "
                 f"{stable.error_rate:.3f}"
             )
-        waited = time.monotonic() - self.stage_started
         if self.mode != "canary" or len(self.stage_clients) < self.min_clients:
             return None
-        if waited < self.min_stage_seconds:
+        if time.monotonic() - self.stage_started < self.min_stage_seconds:
             return None
         self.stage, self.stage_jobs, self.stage_clients = self.stage + 1, 0, set()
         self.stage_started = time.monotonic()

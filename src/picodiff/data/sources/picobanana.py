@@ -103,13 +103,7 @@ class PicoBananaSource(Source):
 
     def _row_items(self, line: str, where: dict) -> Iterator[Item]:
         if self.is_manifest:
-            url = line.strip()
-            try:
-                check_url(url)
-            except DownloadFailed as bad:
-                yield _rejected(where, bad.reason, bad.detail)
-                return
-            yield Item(key=url, provenance={"source": url, **where}, url=url)
+            yield _url_item(line.strip(), where)
             return
         try:
             row = json.loads(line)
@@ -130,13 +124,7 @@ class PicoBananaSource(Source):
         if not urls:
             yield _rejected(where, "no-url", f"row has no {self.options.images} image field")
         for url in urls:
-            try:
-                check_url(url)
-            except DownloadFailed as bad:
-                yield _rejected(where, bad.reason, bad.detail)
-                continue
-            provenance = {"source": url, **where, "edit_type": edit_type}
-            yield Item(key=url, provenance=provenance, url=url)
+            yield _url_item(url, {**where, "edit_type": edit_type})
 
     def _image_urls(self, row: dict) -> list[str]:
         """The URLs of the images this row contributes under --images."""
@@ -190,6 +178,15 @@ def _with_local_path(item: Item, index: OpenImagesIndex) -> Item:
         except Rejected as rejected:
             item.rejected = rejected
     return item
+
+
+def _url_item(url: object, where: dict) -> Item:
+    """The item of one image URL, or its skip reason when it is not one we download."""
+    try:
+        check_url(url)
+    except DownloadFailed as bad:
+        return _rejected(where, bad.reason, bad.detail)
+    return Item(key=url, provenance={"source": url, **where}, url=url)  # type: ignore[arg-type]
 
 
 def _rejected(where: dict, reason: str, detail: str) -> Item:

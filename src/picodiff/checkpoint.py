@@ -12,6 +12,7 @@ project's) load with `torch.load(weights_only=True)` only, so a pickle can never
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -185,6 +186,15 @@ def read_small_file(file: Path, limit: int = MAX_SMALL_FILE) -> str:
         return data.decode()
     except UnicodeDecodeError:
         raise CheckpointError(f"{file}: not UTF-8 text") from None
+
+
+def file_version(file: Path) -> str:
+    """A model file's version when its metadata gives none: "sha256:" and 12 hex digits."""
+    digest = hashlib.sha256()
+    with open(check_regular(file), "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()[:12]}"
 
 
 def check_regular(file: Path) -> Path:

@@ -1,16 +1,19 @@
-"""Images between tensors in [-1, 1], uint8 arrays and PNG files: conversion, grids, saving."""
+"""Images between tensors in [-1, 1], uint8 arrays and PNG files: conversion, grids, saving
+(with picodiff's provenance text chunks when given, see `picodiff.provenance`)."""
 
 from __future__ import annotations
 
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from .atomic import write_bytes
+from .provenance import png_info
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -33,14 +36,20 @@ def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.
     return grid
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """PNG encoding of one uint8 [H, W, C] image (C = 1 gives a grayscale PNG)."""
+def png_bytes(image: np.ndarray, provenance: dict[str, Any] | None = None) -> bytes:
+    """PNG encoding of one uint8 [H, W, C] image (C = 1 gives a grayscale PNG); `provenance`
+    (a `picodiff.provenance.provenance(...)` dict) goes into its `picodiff` and `Software`
+    text chunks."""
     buffer = io.BytesIO()
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    pnginfo = None if provenance is None else png_info(provenance)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+        buffer, format="PNG", pnginfo=pnginfo
+    )
     return buffer.getvalue()
 
 
-def save_png(path: str | Path, image: np.ndarray) -> Path:
+def save_png(path: str | Path, image: np.ndarray, provenance: dict[str, Any] | None = None) -> Path:
+    """Write `png_bytes(image, provenance)` to `path` atomically."""
     path = Path(path)
-    write_bytes(path, png_bytes(image))
+    write_bytes(path, png_bytes(image, provenance))
     return path

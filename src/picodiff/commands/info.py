@@ -1,5 +1,6 @@
-"""Print a dataset store's summary: source, resolution, splits, statistics, the licence and
-attribution of its images, how it was made.
+"""Print a dataset store's summary: source, resolution, splits, statistics, the images
+picodiff itself generated (skipped or kept), the licence and attribution of its images, how it
+was made.
 
 Example:
     picodiff info stores/pico-84
@@ -40,6 +41,8 @@ def describe_store(path: Path) -> str:
         reasons = ", ".join(f"{r} {n:,}" for r, n in skipped.items()) or "none"
         lines.append(f"skipped    {sum(skipped.values()):,} ({reasons})")
         lines.append(f"duplicates {meta.get('duplicates', 0):,}")
+    if "allow_generated" in meta:  # stores made before the check say nothing
+        lines.append(f"generated  {_generated(meta)}")
     for i, licence in enumerate(meta.get("licences") or []):
         lines.append(
             f"{'licence' if i == 0 else '':<10} {licence['name']}: {licence['license']}. "
@@ -51,6 +54,14 @@ def describe_store(path: Path) -> str:
     if meta.get("command"):
         lines.append(f"command    {meta['command']}")
     return "\n".join(lines)
+
+
+def _generated(meta: dict) -> str:
+    """How many images with picodiff's provenance chunk were skipped, or kept."""
+    if meta["allow_generated"]:
+        return f"{meta.get('generated_kept', 0):,} kept (--allow-generated)"
+    skipped = (meta.get("skipped") or {}).get("generated", 0)
+    return f"{skipped:,} skipped (picodiff provenance)"
 
 
 def _numbers(values) -> str:

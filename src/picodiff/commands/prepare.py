@@ -18,6 +18,9 @@ Examples:
 
 Unusable files are listed in OUT/skipped.jsonl and the run goes on. Downloads are cached in
 --cache-dir (default ~/.cache/picodiff/downloads), so a rerun fetches only what is missing.
+PNGs that picodiff generated (its `picodiff` text chunk) are skipped as `generated` unless
+--allow-generated: training on a model's own outputs feeds its errors back into it. A
+re-encoded copy (a JPEG re-save, a screenshot) has lost the chunk and is not detected.
 """
 
 from __future__ import annotations
@@ -92,6 +95,12 @@ def _add_image_arguments(group) -> None:
         type=int,
         default=DEFAULT_MAX_PIXELS,
         help="skip larger images as decompression bombs",
+    )
+    group.add_argument(
+        "--allow-generated",
+        action="store_true",
+        help="keep images that carry picodiff's provenance chunk (skipped as 'generated' "
+        "otherwise)",
     )
 
 
@@ -187,6 +196,7 @@ def _options(args: argparse.Namespace) -> PrepareOptions:
         workers=args.workers,
         limit=args.limit,
         max_pixels=args.max_pixels,
+        allow_generated=args.allow_generated,
         official_split=not args.ignore_official_split,
         sources=sources,
         command=command_line(args),
@@ -252,6 +262,8 @@ def format_summary(report: PrepareReport) -> str:
     else:
         lines.append("skipped 0")
     lines.append(f"duplicates {report.duplicates:,} (stored once)")
+    if report.generated:
+        lines.append(f"generated {report.generated:,} kept (--allow-generated)")
     lines += [f"warning: {text}" for text in report.warnings]
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..pixels import make_grid, save_png
+from ..provenance import model_name, model_version, provenance
 from ..sampling import (
     DenoisingRecorder,
     check_animation_path,
@@ -72,17 +73,29 @@ def run(args: argparse.Namespace) -> int:
     micro_batch = args.micro_batch or default_micro_batch(device)
     indices = shard_range(args.n, micro_batch, dist.rank, dist.world_size)
     recorder = DenoisingRecorder() if args.animation and dist.is_main else None
+    made = _provenance(args, checkpoint, settings)
     started = time.perf_counter()
     show_progress = not args.quiet and dist.is_main
-    _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress)
+    _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress, made)
     dist.close()
     if dist.is_main:
         seconds = time.perf_counter() - started
-        _finish(args, checkpoint, settings, micro_batch, recorder, seconds)
+        _finish(args, checkpoint, settings, micro_batch, recorder, seconds, made)
     return 0
 
 
-def _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress) -> None:
+def _provenance(args, checkpoint, settings) -> dict:
+    """The PNG chunk of every image drawn (write_images adds each one's index)."""
+    return provenance(
+        model=model_name(checkpoint.path),
+        version=model_version(checkpoint),
+        seed=args.seed,
+        ema=not args.no_ema,
+        **settings.describe(),  # sampler, steps, eta, spacing
+    )
+
+
+def _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress, made):
     batch_size = -(-args.batch_size // micro_batch) * micro_batch
     batches = -(-len(indices) // batch_size)
     bar = SamplingBar(len(indices), batches, settings.steps, enabled=show_progress)
@@ -96,12 +109,12 @@ def _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progr
         callback=chain(bar, recorder),
     )
     for batch, pixels in images:
-        write_images(args.out, batch, pixels)
+        write_images(args.out, batch, pixels, made)
         bar.batch_done(len(batch))
     bar.close()
 
 
-def _finish(args, checkpoint, settings, micro_batch, recorder, seconds: float) -> None:
+def _finish(args, checkpoint, settings, micro_batch, recorder, seconds: float, made) -> None:
     manifest = {
         "checkpoint": str(checkpoint.path),
         "ema": not args.no_ema,
@@ -114,7 +127,8 @@ def _finish(args, checkpoint, settings, micro_batch, recorder, seconds: float) -
     finish(args.out, args.n, manifest)
     if args.grid:
         shown = [image_path(args.out, i) for i in range(min(args.n, GRID_MAX))]
-        save_png(args.grid, make_grid(read_images(shown, checkpoint.config.image_channels)))
+        grid = make_grid(read_images(shown, checkpoint.config.image_channels))
+        save_png(args.grid, grid, {**made, "index": 0, "count": len(shown)})
     if recorder is not None:
         write_animation(args.animation, recorder.frames)
     print(f"wrote {args.n} images to {args.out} in {seconds:.1f}s ({seconds / args.n:.3f} s/image)")

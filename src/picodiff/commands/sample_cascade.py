@@ -18,6 +18,7 @@ from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..models.batching import default_micro_batch
 from ..pixels import make_grid, save_png, to_uint8
+from ..provenance import model_name, model_version, provenance
 from ..sampling import Cascade, Stage, finish, shard_range, write_images
 from ..sampling.source import open_checkpoint
 
@@ -70,11 +71,12 @@ def run_cascade(args: argparse.Namespace) -> int:
     dist = Distributed.from_env(device)
     micro = default_micro_batch(device)
     indices = shard_range(args.n, micro, dist.rank, dist.world_size)
+    made = cascade_provenance(cascade, args.seed, ema=not args.no_ema)
     started, grid = time.perf_counter(), []
     for start in range(indices.start, indices.stop, args.batch_size):
         rows = range(start, min(start + args.batch_size, indices.stop))
         pixels = to_uint8(cascade.sample_rows([(args.seed, i) for i in rows])[-1])
-        write_images(args.out, rows, pixels)
+        write_images(args.out, rows, pixels, made)
         grid.extend(pixels[: max(0, 64 - len(grid))])
     dist.close()
     if dist.is_main:
@@ -82,9 +84,24 @@ def run_cascade(args: argparse.Namespace) -> int:
         stages = [{"checkpoint": s.name, **s.settings.describe()} for s in cascade.stages]
         finish(args.out, args.n, {"cascade": stages, "seed": args.seed})
         if args.grid:
-            save_png(args.grid, make_grid(np.stack(grid)))
+            save_png(args.grid, make_grid(np.stack(grid)), {**made, "index": 0, "count": len(grid)})
         print(f"wrote {args.n} images to {args.out} in {seconds:.1f}s")
     return 0
+
+
+def cascade_provenance(cascade: Cascade, seed: int, **extra) -> dict:
+    """The PNG chunk of a cascade's images: model, version and settings as lists, one entry
+    per stage (write_images adds each image's index)."""
+    stages = cascade.stages
+    settings = [stage.settings.describe() for stage in stages]
+    return provenance(
+        model=[model_name(s.checkpoint.path) if s.checkpoint.path else None for s in stages],
+        version=[model_version(s.checkpoint) for s in stages],
+        seed=seed,
+        aug_level=[s.aug_level for s in stages],
+        **{key: [d[key] for d in settings] for key in settings[0]},  # sampler, steps, ...
+        **extra,
+    )
 
 
 def _per_stage(flag: str, values, stages: int, default) -> list:

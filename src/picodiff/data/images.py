@@ -4,7 +4,10 @@ Every input becomes RGB (or L for one channel): EXIF orientation is applied, alp
 on a stated background colour, 16-bit images are scaled (not clipped) to 8 bits. Resizing is
 Lanczos; JPEGs are decoded at a reduced DCT scale first (PIL's `draft`) when the target is at
 least `DRAFT_OVERSAMPLE` times smaller, so Lanczos still does the last >= 2x reduction.
-Inputs that cannot be used raise `Rejected` with a short reason ("truncated", ...).
+Inputs that cannot be used raise `Rejected` with a short reason ("truncated", ...); so does
+an image picodiff generated (its PNG `picodiff` text chunk, see `picodiff.provenance`) unless
+`allow_generated`. Only those chunks are detected: a re-encoded copy (a JPEG re-save, a
+screenshot) has lost them and passes as a real image.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
+
+from ..provenance import read_provenance
 
 ResizePolicy = Literal["center-crop", "squash", "pad"]
 RESIZE_POLICIES: tuple[str, ...] = get_args(ResizePolicy)
@@ -50,6 +55,7 @@ class ImageSpec:
     resize: ResizePolicy = "center-crop"
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    allow_generated: bool = False  # keep images with picodiff's provenance chunk
 
     @property
     def mode(self) -> str:
@@ -67,6 +73,14 @@ def parse_colour(text: str) -> tuple[int, int, int]:
 def load_image(path: str | os.PathLike | bytes, spec: ImageSpec) -> np.ndarray:
     """The file at `path` (or an image file's bytes) as a uint8 [size, size, channels] row;
     raises Rejected."""
+    return decode_image(path, spec)[0]
+
+
+def decode_image(
+    path: str | os.PathLike | bytes, spec: ImageSpec
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """`load_image`'s row and the picodiff provenance the file carries (None: none, the usual
+    case); a generated image raises Rejected("generated") unless spec.allow_generated."""
     name = "image" if isinstance(path, bytes) else Path(path).name
     try:
         if (len(path) if isinstance(path, bytes) else os.path.getsize(path)) == 0:
@@ -77,7 +91,8 @@ def load_image(path: str | os.PathLike | bytes, spec: ImageSpec) -> np.ndarray:
                 _check_pixels(image, spec.max_pixels)
                 _draft(image, spec)
                 image.load()
-                return convert_image(image, spec)
+                made = _check_generated(image, spec)
+                return convert_image(image, spec), made
     except Rejected:
         raise
     except Image.DecompressionBombError as err:
@@ -148,6 +163,20 @@ def _check_pixels(image: Image.Image, max_pixels: int) -> None:
             "decompression-bomb",
             f"{image.width}x{image.height} = {pixels:,} pixels > limit {max_pixels:,}",
         )
+
+
+def _check_generated(image: Image.Image, spec: ImageSpec) -> dict[str, Any] | None:
+    """The image's picodiff provenance; Rejected("generated") when it has one and is refused."""
+    made = read_provenance(image)
+    if made is None or spec.allow_generated:
+        return made
+    facts = ", ".join(
+        f"{key} {made[key]}" for key in ("model", "seed", "index") if made.get(key) is not None
+    )
+    raise Rejected(
+        "generated",
+        f"made by picodiff ({facts or 'provenance chunk'}); --allow-generated keeps it",
+    )
 
 
 def _draft(image: Image.Image, spec: ImageSpec) -> None:

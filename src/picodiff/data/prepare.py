@@ -3,9 +3,11 @@
     candidates (source order) -> de-duplicate by key -> --limit -> resolve (download / local
     Open Images) -> decode + resize in K processes -> rows written in source order
 
-Unusable images are listed in DIR/skipped.jsonl with their reason and the run goes on. The val
-split is the source's official one (CIFAR-10, CelebA) or, otherwise, a hash of (seed, key): the
-same image always lands in the same split, whatever the order, workers or --limit.
+Unusable images are listed in DIR/skipped.jsonl with their reason and the run goes on; so are
+images picodiff generated (reason `generated`, see `picodiff.provenance`) unless
+allow_generated, which keeps them and marks their index rows. The val split is the source's
+official one (CIFAR-10, CelebA) or, otherwise, a hash of (seed, key): the same image always
+lands in the same split, whatever the order, workers or --limit.
 """
 
 from __future__ import annotations
@@ -28,13 +30,21 @@ from tqdm import tqdm
 
 from ..choices import check_fields
 from ..errors import UserError
-from .images import DEFAULT_MAX_PIXELS, ImageSpec, Rejected, ResizePolicy, from_array, load_image
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    ImageSpec,
+    Rejected,
+    ResizePolicy,
+    decode_image,
+    from_array,
+)
 from .parallel import ordered_map
 from .sources import Format, Source, SourceOptions, open_source
 from .sources.base import Item
 from .store import StoreError, StoreWriter, read_meta
 
 SKIPPED_FILE = "skipped.jsonl"
+Row = tuple[np.ndarray, dict[str, Any] | None]  # a decoded row and its picodiff provenance
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class PrepareOptions:
     limit: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     official_split: bool = True
+    allow_generated: bool = False  # keep images carrying picodiff's provenance chunk
     sources: SourceOptions = field(default_factory=SourceOptions)
     command: str | None = None  # recorded in dataset.json
     progress: bool = True
@@ -63,6 +74,7 @@ class PrepareReport:
     counts: dict[str, int] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)
     duplicates: int = 0
+    generated: int = 0  # generated images kept (allow_generated); skipped ones are in skipped
     elapsed: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -91,6 +103,7 @@ def prepare(
         options.resize,
         options.background,
         options.max_pixels,
+        options.allow_generated,
     )
     report = PrepareReport(Path(out), src.name)
     report.candidates = sum(1 for _ in _selected(src.candidates(), options.limit, Counter()))
@@ -107,8 +120,8 @@ def prepare(
     return report
 
 
-def decode_chunk(items: list[Item], spec: ImageSpec) -> list[np.ndarray | Rejected]:
-    """Worker task: each item's row, or why it was rejected."""
+def decode_chunk(items: list[Item], spec: ImageSpec) -> list[Row | Rejected]:
+    """Worker task: each item's row and provenance, or why it was rejected."""
     return [_decode(item, spec) for item in items]
 
 
@@ -118,13 +131,13 @@ def split_of(key: str, seed: int, val_fraction: float) -> str:
     return "val" if int.from_bytes(digest, "big") / 2**64 < val_fraction else "train"
 
 
-def _decode(item: Item, spec: ImageSpec) -> np.ndarray | Rejected:
+def _decode(item: Item, spec: ImageSpec) -> Row | Rejected:
     if item.rejected is not None:
         return item.rejected
     try:
         if item.pixels is not None:
-            return from_array(item.pixels, spec)
-        return load_image(item.data if item.data is not None else item.path, spec)
+            return from_array(item.pixels, spec), None
+        return decode_image(item.data if item.data is not None else item.path, spec)
     except Rejected as rejected:
         return rejected
     except Exception as err:  # one odd file must not end a 250k-image run; it is listed
@@ -164,8 +177,11 @@ def _write_rows(writer: StoreWriter, items, spec, options, report: PrepareReport
                 skipped.write(json.dumps(line) + "\n")
                 bar.set_postfix(skipped=report.skipped.total(), refresh=False)
             else:
+                row, made = result
                 split = item.split or split_of(item.key, options.seed, options.val_fraction)
-                writer.add(split, result, item.provenance)
+                report.generated += made is not None
+                index = item.provenance if made is None else {**item.provenance, "generated": made}
+                writer.add(split, row, index)
             bar.update()
     report.counts = writer.counts()
 
@@ -179,6 +195,8 @@ def _metadata(source, src: Source, spec: ImageSpec, options, report) -> dict[str
         "val_fraction": options.val_fraction,
         "seed": options.seed,
         "official_split": options.official_split,
+        "allow_generated": options.allow_generated,
+        "generated_kept": report.generated,  # the skipped ones: skipped["generated"]
         "limit": options.limit,
         "candidates": report.candidates,
         "skipped": dict(sorted(report.skipped.items())),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..checkpoint import Checkpoint
 from ..pixels import make_grid, png_bytes
+from ..provenance import model_version, provenance
 
 
 @dataclass
@@ -33,8 +34,22 @@ def model_result(
     metrics: dict,
     seconds_per_image: float,
     grid_images,
+    *,
+    settings=None,
+    seed: int | None = None,
 ) -> ModelResult:
-    """A row from a checkpoint, its fid_kid() metrics and uint8 [N, H, W, C] grid images."""
+    """A row from a checkpoint, its fid_kid() metrics and uint8 [N, H, W, C] grid images
+    (images 0..N-1 of `seed`); the grid PNG carries picodiff's provenance chunks, with the
+    sampler settings (a SamplerSettings) and seed when given."""
+    sampling = settings.describe() if settings is not None else {}
+    made = provenance(
+        model=name,
+        version=model_version(checkpoint),
+        seed=seed,
+        index=0,
+        count=len(grid_images),
+        **sampling,
+    )
     return ModelResult(
         name,
         path,
@@ -44,7 +59,7 @@ def model_result(
         metrics["kid"],
         metrics["kid_std"],
         seconds_per_image,
-        png_bytes(make_grid(grid_images)),
+        png_bytes(make_grid(grid_images), made),
     )
 
 

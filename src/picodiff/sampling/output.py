@@ -26,10 +26,14 @@ def image_path(folder: Path, index: int) -> Path:
     return folder / f"{index:06d}.png"
 
 
-def write_images(folder: Path, indices: Sequence[int], images: np.ndarray) -> None:
-    """Save uint8 [b, H, W, C] images as FOLDER/000123.png (grayscale when C = 1)."""
+def write_images(
+    folder: Path, indices: Sequence[int], images: np.ndarray, provenance: dict | None = None
+) -> None:
+    """Save uint8 [b, H, W, C] images as FOLDER/000123.png (grayscale when C = 1), each with
+    `provenance` (a `picodiff.provenance.provenance(...)` dict) and its own index."""
     for index, image in zip(indices, images):
-        save_png(image_path(folder, index), image)
+        made = None if provenance is None else {**provenance, "index": int(index)}
+        save_png(image_path(folder, index), image, made)
 
 
 def check_out_dir(folder: Path, overwrite: bool) -> None:

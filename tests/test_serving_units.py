@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import cpu_threads
 
 from picodiff.checkpoint import save_checkpoint
 from picodiff.diffusion import NoiseSchedule, SamplerSettings
@@ -29,14 +30,7 @@ from picodiff.serving.metrics import Metrics
 from picodiff.serving.rollout import RolloutError, Rollouts, parse_rollouts
 from picodiff.serving.validation import ApiError, parse_generate
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread (and do not stall when the CPU is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_torch_thread = pytest.fixture(scope="module", autouse=True)(cpu_threads)
 
 
 # --- test models (random weights: serving does not care what they draw) ---------------------

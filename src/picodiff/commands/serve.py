@@ -23,6 +23,15 @@ from ..errors import UserError
 from ..serving.catalog import ModelEntry
 from ..serving.config import ServeConfig, default_models_dir
 from ..serving.origin import is_loopback
+from ..serving.quality import parse_duration
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
 
 # (flag, type, help) of every option that sets the ServeConfig field of the same name
 OPTIONS = [
@@ -57,6 +66,13 @@ OPTIONS = [
         "(0 = only on POST /api/models/reload)",
     ),
     ("--preview-every", int, "denoising steps between preview images (0 = about 8 per job)"),
+    (
+        "--quality-check-every",
+        _duration,
+        "how often each model with a reference store in its metadata is checked: FID/KID of "
+        "--quality-n images, drawn in idle time only (e.g. 30m, 1h; 0 = never)",
+    ),
+    ("--quality-n", int, "images per quality check"),
 ]
 
 

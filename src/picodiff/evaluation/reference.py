@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Generator
 from pathlib import Path
 
 import torch
@@ -31,6 +32,23 @@ def reference_features(
     store_path: str | Path, split: str, extractor: FeatureExtractor, limit: int | None = None
 ) -> tuple[torch.Tensor, bool]:
     """(features [N, D] of the split's first `limit` rows, whether they came from the cache)."""
+    steps = reference_feature_steps(store_path, split, extractor, limit)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def reference_feature_steps(
+    store_path: str | Path,
+    split: str,
+    extractor: FeatureExtractor,
+    limit: int | None = None,
+    chunk: int = BATCH,
+) -> Generator[None, None, tuple[torch.Tensor, bool]]:
+    """`reference_features` as a generator that yields after every `chunk` images it computes
+    (nothing when they are cached), so it can run a little at a time."""
     store = ImageStore(store_path, split)
     n = len(store) if limit is None else min(limit, len(store))
     key = {
@@ -46,8 +64,11 @@ def reference_features(
             tensors, metadata = load_tensors(path)
             if metadata == key:
                 return tensors["features"], True
-    batches = (store.array[start : min(start + BATCH, n)] for start in range(0, n, BATCH))
-    features = extract(extractor, batches)
+    parts = []
+    for start in range(0, n, chunk):
+        parts.append(extract(extractor, [store.array[start : min(start + chunk, n)]]))
+        yield
+    features = torch.cat(parts)
     for path in places:
         try:
             save_tensors(path, {"features": features}, key)

@@ -24,7 +24,7 @@ from ..diffusion.noise import derive_seed
 from ..diffusion.samplers import Callback
 from ..errors import OptionError, UserError
 from ..models import UNetConfig
-from .engine import NetworkCall, OnViolation, image_steps, run_alone
+from .engine import NetworkCall, Observe, OnViolation, image_steps, run_alone
 
 Rows = Sequence[tuple[int, int]]  # (seed, image index) per image
 
@@ -91,7 +91,8 @@ class Cascade:
 
         options (see `steps`): `base` replaces the base stage's settings (a server request's
         sampler and steps); `seconds`, if given, receives each stage's sampling time;
-        `on_violation`. callback(i, total, x_t, x0) counts the steps of all stages together.
+        `on_violation` and `observe` (every stage's calls). callback(i, total, x_t, x0)
+        counts the steps of all stages together.
         """
         return run_alone(self.steps(rows, callback, **options), None)
 
@@ -103,6 +104,7 @@ class Cascade:
         base: SamplerSettings | None = None,
         seconds: list[float] | None = None,
         on_violation: OnViolation | None = None,
+        observe: Observe | None = None,
     ) -> Generator[NetworkCall, torch.Tensor, list[torch.Tensor]]:
         """`sample_rows` as a generator of the network calls of every stage in turn (see
         `image_steps`); it returns every stage's output."""
@@ -124,6 +126,7 @@ class Cascade:
                 aug_level=stage.aug_level,
                 callback=_shifted(callback, done, total),
                 on_violation=on_violation,
+                observe=observe,
             )
             outputs.append(images)
             done += stage.settings.steps  # type: ignore[operator]

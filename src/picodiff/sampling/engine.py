@@ -17,7 +17,8 @@ Two things make image (seed, i) the same bits whatever batch or call it is drawn
   the same.
 
 Every network output is checked: NaN or inf raises NonFiniteOutput (no image is returned), and a
-final x0 prediction far outside [-1, 1] is reported to `on_violation`.
+final x0 prediction far outside [-1, 1] is reported to `on_violation`; `observe`, if given,
+sees every call and its output (`picodiff.sampling.monitor.NoiseProbe`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from ..pixels import to_uint8
 
 X0_LIMIT = 1.5  # |x0| beyond this at the last step counts as an output-range violation
 OnViolation = Callable[[str], None]
+# observe(schedule, prediction, x, t, output) after every network call
+Observe = Callable[..., None]
 
 
 class NonFiniteOutput(UserError, RuntimeError):
@@ -97,6 +100,7 @@ def image_steps(
     aug_level: float | None = None,
     callback: Callback | None = None,
     on_violation: OnViolation | None = None,
+    observe: Observe | None = None,
 ) -> ImageSteps:
     """`sample_images` as a generator: yields a NetworkCall per network evaluation, is sent
     the network's output, returns the images. Run it inside torch.inference_mode()."""
@@ -129,7 +133,7 @@ def image_steps(
     def ask(call: tuple[torch.Tensor, torch.Tensor]) -> NetworkCall:
         return NetworkCall(model.model, *call, inputs)
 
-    return relay(steps, ask, _checker(model, settings.steps, on_violation))  # type: ignore
+    return relay(steps, ask, _checker(model, settings.steps, on_violation, observe))  # type: ignore
 
 
 def call_network(calls: Sequence[NetworkCall], micro_batch: int) -> list[torch.Tensor]:
@@ -182,9 +186,9 @@ def sample_batches(
         yield batch, to_uint8(images)
 
 
-def _checker(model: Checkpoint, steps: int, on_violation: OnViolation | None):
-    """reply(call, output) -> output, raising NonFiniteOutput on NaN/inf and reporting a
-    last-step x0 outside [-1, 1] (`on_violation("x0_range")`)."""
+def _checker(model: Checkpoint, steps: int, on_violation: OnViolation | None, observe=None):
+    """reply(call, output) -> output, raising NonFiniteOutput on NaN/inf, reporting a
+    last-step x0 outside [-1, 1] (`on_violation("x0_range")`) and showing `observe` the call."""
     alpha_bar_0 = float(model.schedule.alpha_bars[0])
     calls = itertools.count()
 
@@ -197,6 +201,8 @@ def _checker(model: Checkpoint, steps: int, on_violation: OnViolation | None):
             x0, _ = predict_x0_eps(model.prediction, x, out, alpha_bar_0)  # type: ignore
             if float(x0.abs().max()) > X0_LIMIT:
                 on_violation("x0_range")
+        if observe is not None:
+            observe(model.schedule, model.prediction, x, t, out)
         return out
 
     return reply

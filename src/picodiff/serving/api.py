@@ -80,6 +80,7 @@ def _describe_models() -> list[dict]:
             **e.describe(),
             "loaded": e.name in loaded,
             "default_steps": default_steps(e.T, svc.config.max_steps) if e.T else None,
+            "health": svc.health.describe(e),
         }
         for e in svc.manager.entries()
     ]

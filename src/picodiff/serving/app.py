@@ -22,11 +22,13 @@ from .api import ModelName, api
 from .clients import Slots
 from .config import ServeConfig
 from .errors import HTTP_METHODS, register_error_handlers
+from .health import Health
 from .jobs import JobStore
 from .logs import log_event, setup_logging
 from .manager import ModelManager
 from .metrics import Metrics
 from .origin import HostPolicy
+from .quality import QualityChecks
 from .queue import GenerationQueue
 from .rollout import Rollouts
 from .validation import ApiError
@@ -43,6 +45,7 @@ class Services:
     queue: GenerationQueue
     jobs: JobStore
     rollouts: Rollouts
+    health: Health
     streams: Slots  # event streams and ?wait=true requests, each holding an HTTP thread
 
     def close(self) -> None:
@@ -54,6 +57,7 @@ class Services:
 def build_services(config: ServeConfig) -> Services:
     metrics = Metrics()
     manager = ModelManager(config.roots, config.memory_budget, metrics)
+    health = Health(metrics)
     queue = GenerationQueue(
         manager,
         metrics,
@@ -62,13 +66,20 @@ def build_services(config: ServeConfig) -> Services:
         client_jobs=config.client_jobs,
         preview_every=config.preview_every,
         batching=config.batching,  # type: ignore[arg-type]
+        health=health,
     )
-    rollouts = Rollouts.load(config.rollout, manager, metrics)
-    queue.listeners += [rollouts.record, _log_job]
+    rollouts = Rollouts.load(config.rollout, manager, metrics, health.live_fid)
+    queue.listeners += [rollouts.record, health.record, _log_job]
+    if config.quality_check_every:
+        queue.background = QualityChecks(
+            manager, health, config.quality_check_every, config.quality_n
+        )
+        queue.background.on_checked.append(lambda entry, result: rollouts.judge_all())
     queue.start(config.devices or default_devices())
     manager.watch(config.reload_interval)
     streams = Slots(config.stream_limit, config.client_streams)
-    return Services(config, metrics, manager, queue, JobStore(config.keep_jobs), rollouts, streams)
+    jobs = JobStore(config.keep_jobs)
+    return Services(config, metrics, manager, queue, jobs, rollouts, health, streams)
 
 
 def default_devices() -> tuple[str, ...]:
@@ -93,6 +104,7 @@ def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/metrics")
     def metrics():
+        services.health.refresh(services.manager.entries())
         return Response(services.metrics.export(), mimetype=CONTENT_TYPE_LATEST)
 
     hosts = HostPolicy(config.host, config.allowed_hosts)

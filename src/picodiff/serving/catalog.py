@@ -18,7 +18,6 @@ one that fails is listed with the reason, never loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,8 +35,8 @@ from ..checkpoint import (
     LEGACY_SUFFIXES,
     WEIGHTS_FILE,
     CheckpointError,
-    check_regular,
     check_standalone,
+    file_version,
     inspect_checkpoint,
     load_legacy,
     read_small_file,
@@ -47,6 +46,7 @@ from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
 from ..models.batching import default_micro_batch
 from ..sampling.cascade import check_aug_level, check_chain
+from ..sampling.monitor import check_output_stats
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
@@ -74,6 +74,13 @@ class ModelEntry:
     nbytes: int = 0  # memory its weights take once loaded
     activation_bytes: int = 0  # about the memory of one image in a forward pass (largest stage)
     fid: float | None = None
+    # from the metadata, for monitoring: the FID limit, the store quality checks compare with
+    # (and its split and features), the outputs' statistics recorded by `picodiff train`
+    fid_threshold: float | None = None
+    reference: str | None = None
+    reference_split: str = "val"
+    features: str = "inception"
+    output_stats: dict[str, Any] | None = None
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
     stages: tuple[dict[str, Any], ...] = ()  # a cascade's stages, as GET /api/models shows them
@@ -100,6 +107,7 @@ class ModelEntry:
             "parameters": self.parameters,
             "file_size": self.file_size,
             "fid": self.fid,
+            "fid_threshold": self.fid_threshold,
             "warnings": list(self.warnings),
             "stages": list(self.stages),
         }
@@ -259,7 +267,7 @@ def _inspect_cascade(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: {err}") from None
     base, last = stages[0], stages[-1]
     return {
-        "version": str(spec.get("version") or f"sha256:{_file_digest(path)[:12]}"),
+        "version": str(spec.get("version") or file_version(path)),
         "image_size": last["image_size"],
         "channels": last["channels"],
         "T": base["T"],
@@ -327,7 +335,7 @@ def _inspect_legacy(path: Path) -> dict[str, Any]:
 def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dict[str, Any]:
     state = model.state_dict()
     return {
-        "version": str(metadata.get("version") or f"sha256:{_file_digest(weights)[:12]}"),
+        "version": str(metadata.get("version") or file_version(weights)),
         "image_size": model.config.image_size,
         "channels": model.config.image_channels,
         "T": schedule.T,
@@ -337,7 +345,22 @@ def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dic
         "nbytes": sum(v.numel() * v.element_size() for v in state.values()),
         "activation_bytes": model.config.activation_bytes(),
         "fid": _finite_number(metadata.get("fid")),
+        **_monitoring_fields(metadata, weights.parent),
     }
+
+
+def _monitoring_fields(metadata: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The metadata fields of quality checks and output monitoring (malformed ones: absent)."""
+    reference = metadata.get("reference")
+    fields: dict[str, Any] = {
+        "fid_threshold": _finite_number(metadata.get("fid_threshold")),
+        "reference": str(folder / reference) if isinstance(reference, str) else None,
+        "output_stats": check_output_stats(metadata.get("output_stats")),
+    }
+    for key in ("reference_split", "features"):
+        if isinstance(metadata.get(key), str):
+            fields[key] = metadata[key]
+    return fields
 
 
 def stage_settings(stage: dict[str, Any]) -> SamplerSettings:
@@ -361,14 +384,6 @@ def _legacy_options(path: Path) -> dict[str, Any]:
             + (f", got unknown {unknown}" if unknown else "")
         )
     return {**LEGACY_DEFAULTS, **options}
-
-
-def _file_digest(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(check_regular(file), "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _finite_number(value: Any) -> float | None:

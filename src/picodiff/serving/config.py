@@ -55,6 +55,8 @@ class ServeConfig:
     preview_every: int = 0  # steps between preview images; 0 = about 8 per job
     wait_timeout: float = 600.0  # the longest a ?wait=true request blocks
     keep_jobs: int = 256  # finished jobs (and their images) kept for /api/jobs/{id}
+    quality_check_every: float = 0.0  # seconds between quality checks of a model; 0 = never
+    quality_n: int = 1000  # images per quality check
     rollout: Path | None = None  # the rollout YAML file
     expose_candidates: bool = False  # let clients ask for a rollout's candidate by its name
     # lets a request (Authorization: Bearer TOKEN) cancel any client's job; from the environment
@@ -71,6 +73,11 @@ class ServeConfig:
             raise ValueError(
                 f"max_streams must be in [0, threads) so that short requests keep a thread; "
                 f"got {self.max_streams} with threads {self.threads}"
+            )
+        if self.quality_check_every < 0 or self.quality_n < 2:
+            raise ValueError(
+                f"quality_check_every must be >= 0 and quality_n >= 2, got "
+                f"{self.quality_check_every} and {self.quality_n}"
             )
         if self.idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be > 0, got {self.idle_timeout}")

@@ -13,6 +13,7 @@ from ..checkpoint import Checkpoint, load_checkpoint, load_legacy
 from ..diffusion import NoiseSchedule, SamplerSettings
 from ..diffusion.samplers import Callback
 from ..sampling import Cascade, NetworkCall, NonFiniteOutput, OnViolation, Stage, run_alone
+from ..sampling.engine import Observe
 from .catalog import ModelEntry, stage_settings
 
 __all__ = ["NonFiniteOutput", "ServedModel", "load_model"]
@@ -41,9 +42,12 @@ class ServedModel:
         settings: SamplerSettings,
         callback: Callback | None = None,
         on_violation: OnViolation | None = None,
+        observe: Observe | None = None,
     ) -> Generator[NetworkCall, torch.Tensor, torch.Tensor]:
         """`sample` as a generator of network calls (see `picodiff.sampling.image_steps`)."""
-        cascade = self.cascade.steps(rows, callback, base=settings, on_violation=on_violation)
+        cascade = self.cascade.steps(
+            rows, callback, base=settings, on_violation=on_violation, observe=observe
+        )
         outputs = yield from cascade
         return outputs[-1]
 

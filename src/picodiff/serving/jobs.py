@@ -10,6 +10,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..provenance import provenance
 from .clients import Client
 from .validation import GenerateRequest
 
@@ -143,6 +144,20 @@ class Job:
             "images": [self.image_url(i) for i, im in enumerate(self.images) if im is not None],
             "error": self.error,
         }
+
+    def provenance(self, **extra: Any) -> dict[str, Any]:
+        """The PNG provenance of this job's images (`picodiff.provenance`)."""
+        r = self.request
+        return provenance(
+            model=r.model,
+            version=self.version,
+            sampler=r.sampler,
+            steps=r.steps,
+            seed=r.seed,
+            eta=r.eta,
+            spacing=r.spacing,
+            **extra,
+        )
 
     def images_base64(self) -> list[str]:
         return [base64.b64encode(im).decode() for im in self.images if im is not None]

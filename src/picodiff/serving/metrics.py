@@ -42,6 +42,7 @@ class Metrics:
             "kind",
         )
         self.queue_depth = gauge("picodiff_queue_depth", "jobs waiting or running")
+        self.queue_capacity = gauge("picodiff_queue_capacity", "jobs that may wait (queue size)")
         self.models = gauge("picodiff_models", "models found, by state", "state")
         self.cache_bytes = gauge("picodiff_model_cache_bytes", "memory held by loaded models")
         self.rollout_percent = gauge(
@@ -55,6 +56,42 @@ class Metrics:
         )
         self.batch_size = histogram(
             "picodiff_batch_images", "images per network call", BATCH_BUCKETS
+        )
+
+        # model health (serving.health): per model and version
+        version = ("model", "version")
+        self.recorded_fid = gauge("picodiff_recorded_fid", "FID in the model's metadata", *version)
+        self.fid_threshold = gauge(
+            "picodiff_fid_threshold", "the model's FID limit (its metadata)", *version
+        )
+        self.quality_fid = gauge(
+            "picodiff_quality_fid", "FID of the latest quality check", *version
+        )
+        self.quality_kid = gauge(
+            "picodiff_quality_kid", "KID of the latest quality check", *version
+        )
+        self.quality_checked = gauge(
+            "picodiff_quality_check_timestamp_seconds", "when the latest check ended", *version
+        )
+        self.output_drift = gauge(
+            "picodiff_output_drift",
+            "drift of the outputs from the statistics recorded in training (>= 1: beyond)",
+            *version,
+        )
+        self.output_clipped = gauge(
+            "picodiff_output_clipped_share", "share of output values at the range ends", *version
+        )
+        self.output_mean = gauge(
+            "picodiff_output_mean", "mean of the outputs per channel", *version, "channel"
+        )
+        self.output_std = gauge(
+            "picodiff_output_std", "std of the outputs per channel", *version, "channel"
+        )
+        self.noise_rms = gauge(
+            "picodiff_predicted_noise_rms",
+            "RMS of the predicted noise at the first step at or below t = at * T",
+            *version,
+            "at",
         )
 
     def export(self) -> bytes:

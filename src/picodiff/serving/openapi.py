@@ -216,14 +216,63 @@ MODEL = _object(
     parameters=_maybe("integer"),
     file_size=INTEGER,
     fid=_maybe("number"),
+    fid_threshold=_maybe("number"),
     warnings={"type": "array", "items": STRING},
     stages={"type": "array", "items": _ref("Stage")},
     loaded=BOOLEAN,
+    health=_ref("ModelHealth"),
     default_steps={
         "type": ["object", "null"],
         "description": "each sampler's default step count for this model (null: invalid)",
         "additionalProperties": INTEGER,
     },
+)
+NUMBERS = {"type": "array", "items": NUMBER}
+OUTPUT_STATS = _object(
+    images=INTEGER,
+    clipped={"type": "number", "description": "share of output values at -1 or 1 (or beyond)"},
+    mean=NUMBERS,
+    std=NUMBERS,
+    eps_rms={
+        "type": "object",
+        "description": "RMS of the predicted noise at the first step at or below t = key * T",
+        "additionalProperties": NUMBER,
+    },
+)
+QUALITY_POINT = _object(finished=NUMBER, fid=NUMBER, kid=NUMBER, n=INTEGER)
+MODEL_HEALTH = _object(
+    jobs={
+        **_object(done=INTEGER, failed=INTEGER, cancelled=INTEGER),
+        "description": "finished jobs of this version since the server started (a rollout "
+        "candidate's failed attempts count as failed)",
+    },
+    outputs=_object(
+        status={
+            "type": "string",
+            "enum": ["ok", "drifting", "nan", "no reference", "too few images"],
+        },
+        drift={
+            "type": ["number", "null"],
+            "description": "largest deviation from the statistics recorded in training over "
+            "its tolerance (>= 1: drifting)",
+        },
+        worst=_maybe("string"),
+        nan_batches=INTEGER,
+        outputs={"oneOf": [OUTPUT_STATS, {"type": "null"}]},
+    ),
+    quality=_object(
+        reference={"type": "boolean", "description": "whether quality checks can run"},
+        latest={
+            "oneOf": [
+                {**QUALITY_POINT, "additionalProperties": {}},
+                {"type": "null"},
+            ]
+        },
+        last_failure={
+            "oneOf": [_object(reason=STRING, at=NUMBER), {"type": "null"}],
+        },
+        history={"type": "array", "items": QUALITY_POINT},
+    ),
 )
 PROGRESS = _object(
     step={"type": "integer", "description": "denoising steps done by its furthest-advanced images"},
@@ -310,6 +359,7 @@ def _schemas(config: ServeConfig) -> dict[str, Any]:
         "Error": ERROR,
         "ErrorBody": ERROR_BODY,
         "Model": MODEL,
+        "ModelHealth": MODEL_HEALTH,
         "Stage": STAGE,
         "Job": JOB,
         "Progress": PROGRESS,

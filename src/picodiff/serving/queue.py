@@ -37,13 +37,16 @@ from ..diffusion import SamplingCancelled
 from ..models.batching import default_micro_batch
 from ..pixels import make_grid, png_bytes, to_uint8
 from ..sampling import NetworkCall, NonFiniteOutput, call_network
+from ..sampling.monitor import NoiseProbe
 from .clients import FairShare, address_share
 from .config import Batching
 from .generator import ServedModel
+from .health import Health
 from .jobs import Job
 from .logs import log_event
 from .manager import ModelManager, ModelUnavailable, UnknownModel
 from .metrics import Metrics
+from .quality import QualityChecks
 
 
 @dataclass(eq=False)
@@ -56,6 +59,7 @@ class Cohort:
     steps: Generator[NetworkCall, torch.Tensor, torch.Tensor] | None = None
     call: NetworkCall | None = None
     last: float = field(default_factory=time.perf_counter)
+    probe: NoiseProbe = field(default_factory=NoiseProbe)  # its noise predictions (monitoring)
 
 
 class QueueFull(Exception):
@@ -79,12 +83,15 @@ class GenerationQueue:
         client_jobs: int = 8,
         preview_every: int = 0,
         batching: Batching = "step",
+        health: Health | None = None,
     ):
-        self.manager, self.metrics = manager, metrics
+        self.manager, self.metrics, self.health = manager, metrics, health
+        self.background: QualityChecks | None = None  # run when a worker has no user rows
         self.max_batch, self.queue_size, self.preview_every = max_batch, queue_size, preview_every
         self.client_jobs = min(client_jobs, queue_size)
         self.address_jobs = address_share(self.client_jobs, queue_size)
         self.batching = check_choice("batching", batching, Batching)
+        metrics.queue_capacity.set(queue_size)
         self.listeners: list[Callable[[Job], None]] = []  # called once per finished job
         self._active: list[Job] = []
         # the (device, loaded model) each running job started with: its later rows use the same
@@ -151,13 +158,16 @@ class GenerationQueue:
                 resident += [c for c in self._admit(resident, device) if self._start(c, device)]
                 if resident:
                     self._tick(self._chosen(resident, micro_batch), micro_batch)
+                elif self.background is not None:
+                    self.background.run_unit(device)
             resident = [c for c in resident if c.call is not None]
 
     def _admit(self, resident: list[Cohort], device: str) -> list[Cohort]:
         """New cohorts: rows of waiting jobs, least served client first, that may join now
         (a job already drawing on another device stays there)."""
         with self._cond:
-            if not resident:
+            idle = self.background is None or not self.background.pending(device)
+            if not resident and idle:
                 self._cond.wait_for(lambda: self._stop.is_set() or self._ready(), timeout=1.0)
             ready = [j for j in self._ready() if self._pinned.get(j, (device,))[0] == device]
             if not ready or (resident and self.batching != "step"):
@@ -233,6 +243,7 @@ class GenerationQueue:
                 request.settings,
                 callback=CohortProgress(self, cohort),
                 on_violation=self._violation(request.model),
+                observe=cohort.probe,
             )
             cohort.call = next(cohort.steps)
             return True
@@ -275,6 +286,8 @@ class GenerationQueue:
             self._release(cohort)
         except NonFiniteOutput as err:
             self._violation(job.model)("nan")
+            if self.health is not None and job in self._pinned:
+                self.health.nan(self._pinned[job][1].entry)
             self._fail(job, 500, f"model {job.model!r}: {err}")
         except Exception as err:
             self._crashed(job, err)
@@ -296,8 +309,10 @@ class GenerationQueue:
 
     def _deliver(self, cohort: Cohort, images: torch.Tensor) -> None:
         job = cohort.job
+        if self.health is not None and job in self._pinned:
+            self.health.batch(self._pinned[job][1].entry, images, cohort.probe)
         for index, image in zip(cohort.indices, to_uint8(images)):
-            job.images[index] = png_bytes(image)
+            job.images[index] = png_bytes(image, job.provenance(index=index))
         job.update()
         if not job.pending and job.images_done == job.request.n and job.finish("done"):
             self._retire(job)
@@ -380,6 +395,8 @@ class CohortProgress:
         changes = {"step": max(job.step, i + 1), "total": total, "eta_seconds": round(eta, 3)}
         every = self.queue.preview_every or max(1, total // 8)
         if job.watchers and (i + 1) % every == 0 and i + 1 < total:
-            changes.update(preview=png_bytes(make_grid(to_uint8(x0), pad=1)), preview_step=i + 1)
+            made = job.provenance(index=cohort.indices[0], count=len(cohort.indices), preview=i + 1)
+            preview = png_bytes(make_grid(to_uint8(x0), pad=1), made)
+            changes.update(preview=preview, preview_step=i + 1)
         job.update(**changes)
         return True

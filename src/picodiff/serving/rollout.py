@@ -16,7 +16,8 @@ shadow: stable answers; the candidate also runs on a copy of each request, its r
 and never returned. ab: a fixed split, sticky per client (X-Client-Id header, else the client
 address), rolled back once the candidate's error rate exceeds stable's. canary: a ramp that
 advances after `min_requests` candidate jobs from `min_clients` addresses and
-`min_stage_seconds` per stage, only while the candidate's FID <= fid_threshold and its error
+`min_stage_seconds` per stage, only while the candidate's FID <= fid_threshold (the FID of its
+latest quality check when the server runs them, else the recorded one) and its error
 rate <= stable's (after the last stage it is promoted: all traffic); otherwise it rolls back to
 stable for everyone. A candidate's failed job is drawn again on stable, so clients never see
 it. Decisions (stage, promoted, rolled back) are kept in a state file beside the rollout file
@@ -31,6 +32,7 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ import yaml
 
 from ..atomic import write_text
 from ..errors import UserError
+from .catalog import ModelEntry
 from .jobs import Job
 from .logs import log_event
 from .manager import ModelManager
@@ -207,9 +210,10 @@ class Rollouts:
         manager: ModelManager,
         metrics: Metrics,
         state_file: Path | None = None,
+        live_fid: Callable[[ModelEntry | None], float | None] = lambda entry: None,
     ):
         self.rollouts, self.manager, self.metrics = rollouts, manager, metrics
-        self.state_file = state_file
+        self.state_file, self.live_fid = state_file, live_fid
         self._lock = threading.Lock()
         saved = self._read_state()
         for rollout in rollouts.values():
@@ -217,10 +221,12 @@ class Rollouts:
             self._judge(rollout)
 
     @classmethod
-    def load(cls, path: Path | None, manager: ModelManager, metrics: Metrics) -> Rollouts:
+    def load(cls, path: Path | None, manager: ModelManager, metrics: Metrics, live_fid=None):
+        """The rollouts of a rollout file (none without one); `live_fid(entry)` gives a
+        model version's latest quality-check FID, judged instead of the recorded one."""
         rollouts = parse_rollouts(path, {e.name for e in manager.entries()}) if path else {}
         state = Path(path).with_name(Path(path).name + ".state.json") if path else None
-        return cls(rollouts, manager, metrics, state)
+        return cls(rollouts, manager, metrics, state, live_fid or (lambda entry: None))
 
     def stable_of(self, alias: str) -> str:
         return self.rollouts[alias].stable
@@ -260,6 +266,12 @@ class Rollouts:
                 rollout.stage_clients.add(job.client.address)
             self._judge(rollout)
 
+    def judge_all(self) -> None:
+        """Judge every rollout again (after a quality check gave a new live FID)."""
+        with self._lock:
+            for rollout in self.rollouts.values():
+                self._judge(rollout)
+
     def shadow_skipped(self, alias: str, error: Exception) -> None:
         with self._lock:
             self.rollouts[alias].shadow_skipped += 1
@@ -296,8 +308,13 @@ class Rollouts:
             log_event("rollout_state_unwritable", file=str(self.state_file), error=str(err))
 
     def _fids(self, rollout: Rollout) -> dict[str, float | None]:
+        """Each model's FID: its latest quality check's, else the recorded one."""
         entries = {n: self.manager.entry(n) for n in (rollout.stable, rollout.candidate)}
-        return {name: entry.fid if entry else None for name, entry in entries.items()}
+        fids = {name: self.live_fid(entry) for name, entry in entries.items()}
+        return {
+            name: entry.fid if fids[name] is None and entry else fids[name]
+            for name, entry in entries.items()
+        }
 
 
 def parse_rollouts(path: Path, models: set[str]) -> dict[str, Rollout]:

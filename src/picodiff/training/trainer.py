@@ -28,7 +28,9 @@ from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..models import UNet, UNetConfig
 from ..pixels import make_grid, save_png, to_uint8
+from ..provenance import provenance
 from ..sampling import sample_images
+from ..sampling.monitor import BatchStats, NoiseProbe, summarize
 from .batches import BatchPlan, derive_seed
 from .config import (
     TrainConfig,
@@ -71,6 +73,7 @@ class Trainer:
         self.schedule = build_schedule(config)
         self.superres = make_conditioning(config, self.schedule)
         self.validator = self._make_validator()
+        self._output_stats: tuple[int, dict] | None = None  # (step, stats of its samples)
         self.fid = FidMonitor(config, self.store.channels) if config.fid_every else None
         self._check_parallel_split()
         self._check_memory()
@@ -300,11 +303,29 @@ class Trainer:
     def _sample_grid(self) -> None:
         """A grid from the EMA weights and a fixed seed; for super-resolution, rows of
         (bicubic upsampling of the input, the model's output, the original)."""
+        rows = self._samples()
+        grid = make_grid(to_uint8(torch.cat([r.cpu() for r in rows])), ncols=len(rows[0]))
+        stats = self._current_output_stats()
+        made = provenance(
+            model=f"{self.run.path.name}/step-{self.progress.step:07d}",
+            sampler=stats["sampler"],
+            steps=stats["steps"],
+            seed=self.cfg.seed,
+            index=0,
+            count=len(rows[0]),
+            ema=True,
+        )
+        save_png(self.run.samples / f"step-{self.progress.step:07d}.png", grid, made)
+
+    def _samples(self) -> list[torch.Tensor]:
+        """The grid's rows; records the statistics of the drawn images (`_output_stats`)."""
         cfg = self.cfg
         ema = Checkpoint(self._ema_model(), self.schedule, cfg.prediction)
         settings = SamplerSettings(cfg.sample_method, cfg.sample_steps)  # type: ignore[arg-type]
+        probe = NoiseProbe()
         if not self.superres:
-            rows = [sample_images(ema, range(cfg.sample_n), settings, seed=cfg.seed)]
+            drawn = sample_images(ema, range(cfg.sample_n), settings, seed=cfg.seed, observe=probe)
+            rows = [drawn]
         else:
             # the first sample_n validation (else training) images, or as many as there are
             if self.validator:
@@ -321,10 +342,23 @@ class Trainer:
                 seed=cfg.seed,
                 low_res=low,
                 aug_level=cfg.sample_aug,
+                observe=probe,
             )
             rows = [bicubic, drawn, truth]
-        grid = make_grid(to_uint8(torch.cat([r.cpu() for r in rows])), ncols=len(rows[0]))
-        save_png(self.run.samples / f"step-{self.progress.step:07d}.png", grid)
+        stats = summarize([BatchStats.of(drawn.cpu(), probe)])
+        resolved = settings.resolve(self.schedule.T)
+        self._output_stats = (
+            self.progress.step,
+            {**stats, "sampler": resolved.sampler, "steps": resolved.steps},  # type: ignore
+        )
+        return rows
+
+    def _current_output_stats(self) -> dict:
+        """The statistics of samples drawn from the weights being saved (see
+        `picodiff.sampling.monitor`; the server compares its outputs with them)."""
+        if self._output_stats is None or self._output_stats[0] != self.progress.step:
+            self._samples()
+        return self._output_stats[1]  # type: ignore[index]
 
     def _metadata(self) -> dict:
         p, cfg = self.progress, self.cfg
@@ -337,6 +371,9 @@ class Trainer:
             "train_seconds": round(p.train_seconds, 1),
             "train_config": cfg.to_dict(),
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
+            # what the server's quality checks compare with, and its outputs' statistics
+            "reference": str(self.store.path.resolve()),
+            "output_stats": self._current_output_stats(),
         }
         if self.superres:
             metadata["superres"] = {

@@ -2,19 +2,22 @@ import { useState } from "react";
 import { Alert } from "./components/Alert";
 import { CompareView } from "./components/CompareView";
 import { GenerateView } from "./components/GenerateView";
+import { HealthView } from "./components/HealthView";
 import { StatusBadge } from "./components/StatusBadge";
 import { Tabs } from "./components/Tabs";
 import { useHistory } from "./hooks/useHistory";
 import { useLimits } from "./hooks/useLimits";
-import { useModels } from "./hooks/useModels";
+import { REFRESH_MS, useModels } from "./hooks/useModels";
 import { useServerStatus } from "./hooks/useServerStatus";
+import { HEALTH_REFRESH_MS } from "./lib/health";
 
 export default function App() {
   const status = useServerStatus();
-  const catalog = useModels();
+  const [tab, setTab] = useState("generate");
+  // one list of models for every view; fetched more often while the Health view is shown
+  const catalog = useModels(tab === "health" ? HEALTH_REFRESH_MS : REFRESH_MS);
   const { limits, error } = useLimits();
   const history = useHistory();
-  const [tab, setTab] = useState("generate");
   return (
     <div className="mx-auto flex min-h-screen max-w-7xl flex-col gap-6 px-4 py-4 sm:px-6">
       <header className="flex flex-wrap items-center justify-between gap-3">
@@ -41,6 +44,7 @@ export default function App() {
                 label: "Compare models",
                 panel: <CompareView catalog={catalog} limits={limits} history={history} />,
               },
+              { id: "health", label: "Health", panel: <HealthView catalog={catalog} /> },
             ]}
           />
         ) : error ? (

@@ -70,6 +70,13 @@ export class FakeEventSource {
 export const PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
+/** A model's health before it has drawn anything (no checks, no outputs). */
+export const HEALTH: ModelInfo["health"] = {
+  jobs: { done: 0, failed: 0, cancelled: 0 },
+  outputs: { status: "too few images", drift: null, worst: null, nan_batches: 0, outputs: null },
+  quality: { reference: false, latest: null, last_failure: null, history: [] },
+};
+
 /** A model as GET /api/models lists it: a valid checkpoint unless `over` says otherwise. */
 export function model(over: Partial<ModelInfo> = {}): ModelInfo {
   return {
@@ -87,10 +94,12 @@ export function model(over: Partial<ModelInfo> = {}): ModelInfo {
     parameters: 21_400_000,
     file_size: 85_000_000,
     fid: 12.5,
+    fid_threshold: null,
     warnings: [],
     stages: [],
     loaded: false,
     default_steps: { ddpm: 1000, ddim: 50, dpmpp2m: 20 },
+    health: HEALTH,
     ...over,
   };
 }

@@ -804,13 +804,64 @@ export interface components {
             parameters: number | null;
             file_size: number;
             fid: number | null;
+            fid_threshold: number | null;
             warnings: string[];
             stages: components["schemas"]["Stage"][];
             loaded: boolean;
+            health: components["schemas"]["ModelHealth"];
             /** @description each sampler's default step count for this model (null: invalid) */
             default_steps: {
                 [key: string]: number;
             } | null;
+        };
+        ModelHealth: {
+            /** @description finished jobs of this version since the server started (a rollout candidate's failed attempts count as failed) */
+            jobs: {
+                done: number;
+                failed: number;
+                cancelled: number;
+            };
+            outputs: {
+                /** @enum {string} */
+                status: "ok" | "drifting" | "nan" | "no reference" | "too few images";
+                /** @description largest deviation from the statistics recorded in training over its tolerance (>= 1: drifting) */
+                drift: number | null;
+                worst: string | null;
+                nan_batches: number;
+                outputs: {
+                    images: number;
+                    /** @description share of output values at -1 or 1 (or beyond) */
+                    clipped: number;
+                    mean: number[];
+                    std: number[];
+                    /** @description RMS of the predicted noise at the first step at or below t = key * T */
+                    eps_rms: {
+                        [key: string]: number;
+                    };
+                } | null;
+            };
+            quality: {
+                /** @description whether quality checks can run */
+                reference: boolean;
+                latest: ({
+                    finished: number;
+                    fid: number;
+                    kid: number;
+                    n: number;
+                } & {
+                    [key: string]: unknown;
+                }) | null;
+                last_failure: {
+                    reason: string;
+                    at: number;
+                } | null;
+                history: {
+                    finished: number;
+                    fid: number;
+                    kid: number;
+                    n: number;
+                }[];
+            };
         };
         Stage: {
             path: string;

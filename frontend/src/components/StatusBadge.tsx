@@ -20,12 +20,17 @@ function detail(status: ServerStatus): string {
   }
 }
 
+/** A coloured dot before a state's name (the colour is decoration: the words say it). */
+export function Dot({ colour }: { colour: string }) {
+  return <span aria-hidden="true" className={`h-2.5 w-2.5 shrink-0 rounded-full ${colour}`} />;
+}
+
 /** The server's state from /api/health and /api/ready, refreshed every few seconds. */
 export function StatusBadge({ status }: { status: ServerStatus }) {
   const [dot, text] = LOOK[status.kind];
   return (
     <p role="status" className="flex items-center gap-2 text-sm" title={detail(status)}>
-      <span aria-hidden="true" className={`h-2.5 w-2.5 rounded-full ${dot}`} />
+      <Dot colour={dot} />
       <span className="font-medium">Server: {text}</span>
       <span className="sr-only text-xs text-slate-400 sm:not-sr-only">{detail(status)}</span>
     </p>

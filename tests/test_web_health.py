@@ -1,8 +1,8 @@
 """The page's Health view end to end: headless Chromium, driven by Playwright, against a real
 `picodiff serve` whose model names a reference store, so that a scheduled quality check runs.
 The view must show the live FID the API gives, the job counts, and a drawn plot. Its
-screenshot goes to $PICODIFF_ARTIFACTS (default tests/artifacts/), and to docs/health-view.png
-(the README's) when that is missing or PICODIFF_DOCS_SCREENSHOTS=1. Without Chromium or
+screenshot goes to $PICODIFF_ARTIFACTS (default tests/artifacts/; the README's, of a real model,
+is taken by bench/health_view.py). Without Chromium or
 Playwright the test is skipped, except under CI=1 where that is a failure."""
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from live_server import Server
 from stores import make_disc_store
 from test_monitoring import recorded_stats
 from test_serving_units import make_model
-from web_helpers import CHROMIUM_ARGS, ROOT, STATIC, artifacts_dir, chromium_path, missing
+from web_helpers import CHROMIUM_ARGS, STATIC, artifacts_dir, chromium_path, missing
 
 from picodiff.checkpoint import load_checkpoint, save_checkpoint
 
 FEATURES = "fid_features:colour_stats"  # tests/fid_features.py: the server imports it
-DOCS_SHOT = ROOT / "docs" / "health-view.png"
 LONG = 60_000  # ms: generous on a loaded 2-core machine
 
 # the plot's canvas: how many pixels are drawn at all, and how many in the live FID's amber
@@ -166,8 +165,6 @@ def test_the_health_view_shows_the_live_fid_jobs_and_a_drawn_plot(browser, serve
         shot = artifacts_dir() / "health-view.png"
         panel.screenshot(path=shot)
         assert shot.stat().st_size < 200_000, f"{shot}: {shot.stat().st_size} bytes"
-        if not DOCS_SHOT.exists() or os.environ.get("PICODIFF_DOCS_SCREENSHOTS") == "1":
-            DOCS_SHOT.write_bytes(shot.read_bytes())
     finally:
         context.close()
     assert not errors, f"errors in the page: {errors}"

@@ -34,6 +34,7 @@ from .choices import check_choice
 from .diffusion import NoiseSchedule, Prediction, check_samplable
 from .errors import DiskFull, UserError
 from .models import UNet, UNetConfig, convert_pb2025_state_dict
+from .models.conditioning import ClassConditioning, read_conditioning
 from .models.pb2025 import pb2025_image_channels
 
 CONFIG_FILE, WEIGHTS_FILE, EMA_FILE = "config.json", "model.safetensors", "ema.safetensors"
@@ -53,6 +54,7 @@ class Checkpoint:
     prediction: str = "eps"
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    conditioning: ClassConditioning | None = None  # what a conditional network takes
 
     @property
     def config(self) -> UNetConfig:
@@ -68,12 +70,15 @@ def save_checkpoint(
     ema_state: dict[str, torch.Tensor] | None = None,
     metadata: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
+    conditioning: ClassConditioning | None = None,
 ) -> Path:
     """Write a checkpoint directory atomically (a crash never leaves a half-written one).
 
-    extra_files (name -> bytes) are written inside it, e.g. a trainer's resumable state.
+    extra_files (name -> bytes) are written inside it, e.g. a trainer's resumable state;
+    `conditioning` (a class-conditional network's labels) is recorded in config.json.
     """
     path = Path(path)
+    read_conditioning(conditioning and conditioning.to_dict(), model.config)  # they agree
     config = {
         "format": "picodiff",
         "picodiff_version": __version__,
@@ -81,6 +86,7 @@ def save_checkpoint(
         "schedule": schedule.config,
         "prediction": check_choice("prediction", prediction, Prediction),
         "metadata": metadata or {},
+        **({"conditioning": conditioning.to_dict()} if conditioning else {}),
     }
     staging = make_temp_dir(path)
     try:
@@ -110,7 +116,14 @@ def load_checkpoint(
     model = UNet(spec.model)
     weights = spec.weights_file(use_ema)
     load_weights(model, read_safetensors(weights), weights)
-    return Checkpoint(model.to(device).eval(), spec.schedule, spec.prediction, spec.metadata, path)
+    return Checkpoint(
+        model.to(device).eval(),
+        spec.schedule,
+        spec.prediction,
+        spec.metadata,
+        path,
+        spec.conditioning,
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,7 @@ class CheckpointSpec:
     schedule: NoiseSchedule
     prediction: str
     metadata: dict[str, Any]
+    conditioning: ClassConditioning | None = None
 
     def weights_file(self, use_ema: bool = True) -> Path:
         ema = self.path / EMA_FILE
@@ -137,9 +151,11 @@ def read_spec(path: Path) -> CheckpointSpec:
         schedule = NoiseSchedule.from_config(config["schedule"])
         prediction = check_choice("prediction", config.get("prediction", "eps"), Prediction)
         check_samplable(schedule, prediction)
+        conditioning = read_conditioning(config.get("conditioning"), model)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path / CONFIG_FILE}: invalid config: {err}") from None
-    return CheckpointSpec(path, model, schedule, prediction, config.get("metadata") or {})
+    metadata = config.get("metadata") or {}
+    return CheckpointSpec(path, model, schedule, prediction, metadata, conditioning)
 
 
 def inspect_checkpoint(path: Path) -> tuple[CheckpointSpec, UNet]:

@@ -38,7 +38,13 @@ from ..sampling import (
 from ..sampling.output import image_path, read_images
 from ..sampling.progress import SamplingBar, chain
 from .sample_cascade import add_cascade_arguments, run_cascade
-from .sampling_options import add_sampler_arguments, check_counts, open_model
+from .sampling_options import (
+    add_condition_arguments,
+    add_sampler_arguments,
+    check_counts,
+    condition_from,
+    open_model,
+)
 
 GRID_MAX = 64  # the grid shows the first 64 images
 
@@ -53,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace samples in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_sampler_arguments(parser, default_n=64)
+    add_condition_arguments(parser)
     add_cascade_arguments(parser)
 
 
@@ -69,14 +76,16 @@ def run(args: argparse.Namespace) -> int:
         return run_cascade(args)
     device = pick_device(args.device)
     checkpoint, settings = open_model(args, args.checkpoint, device)
+    condition = condition_from(args, checkpoint)
     dist = Distributed.from_env(device)  # all processes meet here, after their checks
     micro_batch = args.micro_batch or default_micro_batch(device)
     indices = shard_range(args.n, micro_batch, dist.rank, dist.world_size)
     recorder = DenoisingRecorder() if args.animation and dist.is_main else None
-    made = _provenance(args, checkpoint, settings)
+    made = _provenance(args, checkpoint, settings, condition)
     started = time.perf_counter()
     show_progress = not args.quiet and dist.is_main
-    _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress, made)
+    draw = (checkpoint, settings, indices, micro_batch, condition)
+    _draw(args, *draw, recorder, show_progress, made)
     dist.close()
     if dist.is_main:
         seconds = time.perf_counter() - started
@@ -84,21 +93,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _provenance(args, checkpoint, settings) -> dict:
+def _provenance(args, checkpoint, settings, condition: dict) -> dict:
     """The PNG chunk of every image drawn (write_images adds each one's index)."""
+    labels = {}
+    if condition:
+        name = checkpoint.conditioning.labels[condition["label"]]  # type: ignore[union-attr]
+        labels = {"label": name, "guidance": condition["guidance"]}
     return provenance(
         model=model_name(checkpoint.path),
         version=model_version(checkpoint),
         seed=args.seed,
         ema=not args.no_ema,
         **settings.describe(),  # sampler, steps, eta, spacing
+        **labels,
     )
 
 
-def _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progress, made):
+def _draw(args, checkpoint, settings, indices, micro_batch, condition, recorder, show, made):
     batch_size = -(-args.batch_size // micro_batch) * micro_batch
     batches = -(-len(indices) // batch_size)
-    bar = SamplingBar(len(indices), batches, settings.steps, enabled=show_progress)
+    bar = SamplingBar(len(indices), batches, settings.steps, enabled=show)
     images = sample_batches(
         checkpoint,
         indices,
@@ -107,6 +121,7 @@ def _draw(args, checkpoint, settings, indices, micro_batch, recorder, show_progr
         batch_size=batch_size,
         micro_batch=micro_batch,
         callback=chain(bar, recorder),
+        **condition,
     )
     for batch, pixels in images:
         write_images(args.out, batch, pixels, made)

@@ -52,6 +52,38 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
     legacy.add_argument("--beta-end", type=float, default=0.02, help="last beta")
 
 
+DEFAULT_GUIDANCE = 3.0
+
+
+def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("class-conditional models")
+    group.add_argument("--label", help="the class to draw: a name of the model's or its index")
+    group.add_argument(
+        "--guidance",
+        type=float,
+        help=f"classifier-free guidance w (1: the conditional model, 0: unconditional; "
+        f"default {DEFAULT_GUIDANCE:g})",
+    )
+
+
+def condition_from(args: argparse.Namespace, checkpoint: Checkpoint) -> dict:
+    """sample_images' `label` and `guidance` from --label / --guidance ({} without them)."""
+    if args.label is None:
+        if args.guidance is not None:
+            raise UserError("--guidance needs --label (the class to guide towards)")
+        return {}
+    if checkpoint.conditioning is None:
+        raise UserError(f"{checkpoint.path}: this model is not class-conditional; drop --label")
+    try:
+        label = checkpoint.conditioning.index(args.label)
+    except ValueError as err:
+        raise UserError(f"--label: {err}") from None
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    if not guidance >= 0 or guidance == float("inf"):
+        raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
+    return {"label": label, "guidance": guidance}
+
+
 def check_counts(args: argparse.Namespace) -> None:
     for flag in ("n", "batch_size", "micro_batch", "grid_n"):
         value = getattr(args, flag, None)

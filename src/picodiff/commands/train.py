@@ -50,6 +50,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["generate", "superres"],
         help="a base model, or a cascade's super-resolution stage",
     )
+    parser.add_argument(
+        "--condition",
+        choices=["none", "class"],
+        help="class: learn p(x | label) from the store's labels (with classifier-free "
+        "guidance's null class for cond_drop of the images, default 0.1)",
+    )
+    parser.add_argument(
+        "--label-field",
+        help="the store index field holding each image's label (default: class, category or "
+        "label, the first present)",
+    )
     parser.add_argument("--low-res", type=int, help="superres: input resolution (e.g. 32)")
     parser.add_argument("--size", type=int, help="output resolution (must match the store's)")
     length = parser.add_mutually_exclusive_group()
@@ -87,6 +98,8 @@ def _new_config(args: argparse.Namespace):
         epochs=args.epochs,
         max_minutes=args.max_minutes,
         task=args.task,
+        condition=args.condition,
+        label_field=args.label_field,
         low_res=args.low_res,
         image_size=args.size,
         fid_every=args.fid_every,

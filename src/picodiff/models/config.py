@@ -39,6 +39,9 @@ class UNetConfig:
     # super-resolution (a cascade stage): > 0 conditions on an image of this side, upsampled to
     # image_size and concatenated to the input, plus the level of the noise added to it
     low_res_size: int = 0
+    # class-conditional (classifier-free guidance, Ho & Salimans 2022): > 0 learns an embedding
+    # per class plus a null class (index num_classes) for the unconditional branch
+    num_classes: int = 0
     # layout "pb2025" only
     mid_channels: tuple[int, ...] = ()
     up_channels: tuple[int, ...] = ()
@@ -166,6 +169,8 @@ def _validate(c: UNetConfig) -> None:
         raise ValueError(
             f"low_res_size must be between 0 and image_size ({c.image_size}), got {c.low_res_size}"
         )
+    if c.num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0, got {c.num_classes}")
     if not 0.0 <= c.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
     if c.time_embedding_dim % 2 or c.time_embedding_dim < 2:

@@ -21,6 +21,9 @@ class UNet(nn.Module):
         self.conv_in = nn.Conv2d(inputs, config.channels[0], 3, padding=1)
         # Cascaded diffusion (Ho et al. 2021): the noise level of the conditioning is an input
         self.aug_embed = TimeEmbedding(dim) if config.low_res_size else None
+        # one embedding per class and the null class (the last), added to the time embedding
+        classes = config.num_classes
+        self.class_embed = nn.Embedding(classes + 1, dim) if classes else None
         build = _build_pb2025 if config.layout == "pb2025" else _build_standard
         self.downs, self.ups, out_width = build(config)
         mids = config.mid_channels or (config.channels[-1], config.channels[-1])
@@ -38,15 +41,21 @@ class UNet(nn.Module):
         t: torch.Tensor,
         low_res: torch.Tensor | None = None,
         aug_level: torch.Tensor | None = None,
+        class_labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x_t [B, C, H, W], t [B] -> the prediction [B, C, H, W].
 
         A super-resolution network also takes the low-resolution image (any size; upsampled
         bicubically to H x W here) and `aug_level` [B], the timestep of the noise that
-        conditioning augmentation added to it.
+        conditioning augmentation added to it. A class-conditional one takes `class_labels`
+        [B] in 0..num_classes, num_classes being the null class (also used when None).
         """
         self._check_input(x)
         emb = self.time_embed(t)
+        if self.class_embed is not None:
+            emb = emb + self.class_embed(self._labels(class_labels, len(x), x.device))
+        elif class_labels is not None:
+            raise ValueError("class_labels given to a network that is not class-conditional")
         if self.aug_embed is not None:
             x = torch.cat([x, self._upsampled(low_res, x)], dim=1)
             emb = emb + self.aug_embed(aug_level)
@@ -82,6 +91,14 @@ class UNet(nn.Module):
         if low_res.shape[-2:] == like.shape[-2:]:
             return low_res
         return nn.functional.interpolate(low_res, size=like.shape[-2:], mode="bicubic")
+
+    def _labels(self, labels: torch.Tensor | None, count: int, device) -> torch.Tensor:
+        null = self.config.num_classes
+        if labels is None:
+            return torch.full((count,), null, dtype=torch.long, device=device)
+        if labels.shape != (count,) or not bool(((labels >= 0) & (labels <= null)).all()):
+            raise ValueError(f"class_labels must be [{count}] integers in 0..{null} (null)")
+        return labels.long()
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.image_channels:

@@ -24,6 +24,7 @@ sees every call and its output (`picodiff.sampling.monitor.NoiseProbe`).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -101,9 +102,17 @@ def image_steps(
     callback: Callback | None = None,
     on_violation: OnViolation | None = None,
     observe: Observe | None = None,
+    labels: Sequence[int | None] | None = None,
+    guidance: float = 1.0,
 ) -> ImageSteps:
     """`sample_images` as a generator: yields a NetworkCall per network evaluation, is sent
-    the network's output, returns the images. Run it inside torch.inference_mode()."""
+    the network's output, returns the images. Run it inside torch.inference_mode().
+
+    A class-conditional model takes `labels` (one class index per image; None: unconditional)
+    and `guidance` w: the prediction is u + w (c - u) from the conditional and unconditional
+    predictions (classifier-free guidance, Ho & Salimans 2022, eq. 6 with w = 1 + their w), both
+    from one network call of twice the rows; w = 1 is the conditional model alone, 0 the
+    unconditional one."""
     settings = (settings or SamplerSettings()).resolve(model.schedule.T)
     seeds = [seed] * len(indices) if isinstance(seed, int) else list(seed)
     if len(seeds) != len(indices):
@@ -130,10 +139,22 @@ def image_steps(
         device=device,
     )
 
-    def ask(call: tuple[torch.Tensor, torch.Tensor]) -> NetworkCall:
-        return NetworkCall(model.model, *call, inputs)
+    guide = _guide(model, len(indices), labels, guidance, device)
+    if guide is not None:
+        inputs["class_labels"] = guide.labels
+    check = _checker(model, settings.steps, on_violation, observe)
 
-    return relay(steps, ask, _checker(model, settings.steps, on_violation, observe))  # type: ignore
+    def ask(call: tuple[torch.Tensor, torch.Tensor]) -> NetworkCall:
+        return (
+            guide.ask(model.model, *call, inputs)
+            if guide
+            else NetworkCall(model.model, *call, inputs)
+        )
+
+    def reply(call: tuple[torch.Tensor, torch.Tensor], out: torch.Tensor) -> torch.Tensor:
+        return check(call, guide.combine(out) if guide else out)
+
+    return relay(steps, ask, reply)  # type: ignore
 
 
 def call_network(calls: Sequence[NetworkCall], micro_batch: int) -> list[torch.Tensor]:
@@ -172,16 +193,27 @@ def sample_batches(
     batch_size: int = 16,
     micro_batch: int | None = None,
     callback: Callback | None = None,
+    label: int | None = None,
+    guidance: float = 1.0,
 ) -> Iterator[tuple[range, np.ndarray]]:
     """Yield (indices, uint8 images [b, H, W, C]) for consecutive batches of `indices`;
-    batch_size is rounded up to a multiple of micro_batch."""
+    batch_size is rounded up to a multiple of micro_batch. A class-conditional model draws
+    class `label` with `guidance` (None: unconditional)."""
     device = next(model.model.parameters()).device
     micro_batch = micro_batch or default_micro_batch(device)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     for start in range(indices.start, indices.stop, batch_size):
         batch = range(start, min(start + batch_size, indices.stop))
+        labels = None if label is None else [label] * len(batch)
         images = sample_images(
-            model, batch, settings, seed=seed, micro_batch=micro_batch, callback=callback
+            model,
+            batch,
+            settings,
+            seed=seed,
+            micro_batch=micro_batch,
+            callback=callback,
+            labels=labels,
+            guidance=guidance,
         )
         yield batch, to_uint8(images)
 
@@ -206,6 +238,53 @@ def _checker(model: Checkpoint, steps: int, on_violation: OnViolation | None, ob
         return out
 
     return reply
+
+
+@dataclass(frozen=True)
+class _Guidance:
+    """The class labels of a batch and, when guided, how its doubled calls are made and
+    combined."""
+
+    labels: torch.Tensor  # [B] class indices, the null class for unconditional rows
+    null: int
+    weight: float
+
+    @property
+    def doubled(self) -> bool:
+        return self.weight not in (0.0, 1.0)
+
+    def ask(self, net, x, t, inputs) -> NetworkCall:
+        if not self.doubled:
+            return NetworkCall(net, x, t, inputs)
+        twice = {name: torch.cat([value, value]) for name, value in inputs.items()}
+        twice["class_labels"] = torch.cat([self.labels, torch.full_like(self.labels, self.null)])
+        return NetworkCall(net, torch.cat([x, x]), torch.cat([t, t]), twice)
+
+    def combine(self, out: torch.Tensor) -> torch.Tensor:
+        if not self.doubled:
+            return out
+        conditional, unconditional = out.chunk(2)
+        return unconditional + self.weight * (conditional - unconditional)
+
+
+def _guide(model: Checkpoint, count: int, labels, guidance: float, device) -> _Guidance | None:
+    """The guidance of a batch of a class-conditional model (None for other models)."""
+    classes = model.config.num_classes
+    if not classes:
+        if labels is not None or guidance != 1.0:
+            raise UserError("this model is not class-conditional: it takes no label or guidance")
+        return None
+    labels = list(labels) if labels is not None else [None] * count
+    if len(labels) != count:
+        raise ValueError(f"got {len(labels)} labels for {count} images")
+    if any(label is not None and not 0 <= label < classes for label in labels):
+        raise UserError(f"labels must be class indices in 0..{classes - 1}")
+    if not math.isfinite(guidance) or guidance < 0:
+        raise UserError(f"guidance must be a finite number >= 0, got {guidance}")
+    rows = [classes if label is None or guidance == 0 else label for label in labels]
+    tensor = torch.tensor(rows, dtype=torch.long, device=device)
+    weight = 1.0 if all(label is None for label in labels) else float(guidance)
+    return _Guidance(tensor, classes, weight)
 
 
 def _aug_timestep(model: Checkpoint, level: float | None) -> int:

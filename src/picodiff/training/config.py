@@ -35,6 +35,7 @@ LrSchedule = Literal["constant", "cosine"]
 Task = Literal["generate", "superres"]
 UNetPreset = Literal["pb2025", "default", "small", "tiny"]
 BestBy = Literal["val_loss", "fid"]
+Condition = Literal["none", "class"]
 
 
 @dataclass
@@ -49,6 +50,12 @@ class TrainConfig:
     # data
     data: str = ""
     hflip: bool = False
+    # conditioning: "class" learns p(x | label) from a field of the store's index (None: the
+    # first of class, category, label), with the null class for a share cond_drop of images
+    condition: Condition = "none"
+    label_field: str | None = None
+    cond_drop: float = 0.1
+    sample_guidance: float = 3.0  # class models: the guidance of the sample grids
     # network: a UNet preset plus field overrides (e.g. {"dropout": 0.1})
     model: UNetPreset = "default"
     unet: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +135,10 @@ class TrainConfig:
             raise UserError(
                 "task superres needs low_res (e.g. --low-res 32), and only it takes one"
             )
+        if not 0 <= self.cond_drop <= 1 or self.sample_guidance < 0:
+            raise UserError("need 0 <= cond_drop <= 1 and sample_guidance >= 0")
+        if self.condition != "none" and self.task == "superres":
+            raise UserError("conditioning applies to base models (task generate), not superres")
         if not 0 <= self.sample_aug <= self.aug_max <= 1:
             raise UserError("need 0 <= sample_aug <= aug_max <= 1 (fractions of T)")
         if not isinstance(self.fid_every, int) or self.fid_every < 0:
@@ -249,9 +260,14 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     return value
 
 
-def build_unet_config(cfg: TrainConfig, store: ImageStore | None) -> UNetConfig:
-    """The network for `cfg`, at the store's resolution and channels (or the config's alone)."""
+def build_unet_config(
+    cfg: TrainConfig, store: ImageStore | None, num_classes: int = 0
+) -> UNetConfig:
+    """The network for `cfg`, at the store's resolution and channels (or the config's alone),
+    with `num_classes` class embeddings for a class-conditional one."""
     overrides = dict(cfg.unet)
+    if num_classes:
+        overrides["num_classes"] = num_classes
     channels = overrides.pop("image_channels", store.channels if store else 3)
     size = store.size if store else cfg.image_size
     if store and cfg.image_size is not None and cfg.image_size != store.size:

@@ -22,11 +22,13 @@ from tqdm import tqdm
 
 from ..checkpoint import Checkpoint, load_weights
 from ..data import ImageStore
+from ..data.labels import class_labels
 from ..diffusion import SamplerSettings, diffusion_loss
 from ..diffusion.superres import degrade
 from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..models import UNet, UNetConfig
+from ..models.conditioning import ClassConditioning
 from ..pixels import make_grid, save_png, to_uint8
 from ..provenance import provenance
 from ..sampling import sample_images
@@ -69,7 +71,9 @@ class Trainer:
         self.device = pick_device(config.device)
         self.dist = Distributed.from_env(self.device)
         self.store = ImageStore(config.data, "train")
-        self.unet_config = build_unet_config(config, self.store)
+        self.classes, self.row_classes = self._class_labels()
+        classes = len(self.classes.labels) if self.classes else 0
+        self.unet_config = build_unet_config(config, self.store, classes)
         self.schedule = build_schedule(config)
         self.superres = make_conditioning(config, self.schedule)
         self.validator = self._make_validator()
@@ -173,6 +177,10 @@ class Trainer:
         flips = torch.rand(cfg.batch_size, generator=gen) < 0.5
         if self.superres:
             levels, aug_noise = self.superres.draw(gen, cfg.batch_size, self.image_shape[0])
+        if self.classes:  # classifier-free guidance's null class for a share cond_drop
+            labels = self.row_classes[rows]
+            dropped = torch.rand(cfg.batch_size, generator=gen) < cfg.cond_drop
+            labels = torch.where(dropped, self.unet_config.num_classes, labels)
         torch.manual_seed(derive_seed(cfg.seed, 3, step, rank))  # dropout
         self._set_lr(step)
         self.model.train()
@@ -187,6 +195,8 @@ class Trainer:
             if self.superres:
                 extra = self.superres.inputs(x0, levels[part], aug_noise[part])
                 net = functools.partial(net, **{k: v.to(self.device) for k, v in extra.items()})
+            if self.classes:
+                net = functools.partial(net, class_labels=labels[part].to(self.device))
             sync = m == cfg.grad_accum - 1 or not self.dist.enabled
             with contextlib.nullcontext() if sync else self.net.no_sync(), self._autocast():
                 loss = diffusion_loss(
@@ -324,7 +334,14 @@ class Trainer:
         settings = SamplerSettings(cfg.sample_method, cfg.sample_steps)  # type: ignore[arg-type]
         probe = NoiseProbe()
         if not self.superres:
-            drawn = sample_images(ema, range(cfg.sample_n), settings, seed=cfg.seed, observe=probe)
+            classes = {}
+            if self.classes:  # each class in turn, guided
+                count = len(self.classes.labels)
+                labels = [i % count for i in range(cfg.sample_n)]
+                classes = {"labels": labels, "guidance": cfg.sample_guidance}
+            drawn = sample_images(
+                ema, range(cfg.sample_n), settings, seed=cfg.seed, observe=probe, **classes
+            )
             rows = [drawn]
         else:
             # the first sample_n validation (else training) images, or as many as there are
@@ -390,6 +407,7 @@ class Trainer:
             prediction=self.cfg.prediction,
             ema_state=self.ema.state_dict(),
             metadata=self._metadata(),
+            conditioning=self.classes,
         )
 
     def _save(self) -> None:
@@ -429,6 +447,13 @@ class Trainer:
             print(f"resuming {self.run.path} at step {self.progress.step}")
 
     # --- set-up -------------------------------------------------------------------------------
+    def _class_labels(self) -> tuple[ClassConditioning | None, torch.Tensor | None]:
+        """A class-conditional run's labels and each training row's class index."""
+        if self.cfg.condition != "class":
+            return None, None
+        names, field, rows = class_labels(self.store, self.cfg.label_field)
+        return ClassConditioning(names, field), torch.from_numpy(rows)
+
     def _make_validator(self) -> Validator | None:
         counts = self.store.meta["splits"]
         if counts.get("val", {}).get("count", 0) == 0:

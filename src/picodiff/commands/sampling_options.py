@@ -8,6 +8,7 @@ from pathlib import Path
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import UserError
+from ..models.conditioning import DEFAULT_GUIDANCE
 from ..sampling import LegacyOptions, open_checkpoint
 
 STEPS_HELP = (
@@ -50,9 +51,6 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
     legacy.add_argument("--T", type=int, default=1000, help="diffusion steps it was trained with")
     legacy.add_argument("--beta-start", type=float, default=1e-4, help="first beta")
     legacy.add_argument("--beta-end", type=float, default=0.02, help="last beta")
-
-
-DEFAULT_GUIDANCE = 3.0
 
 
 def add_condition_arguments(parser: argparse.ArgumentParser) -> None:

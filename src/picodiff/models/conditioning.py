@@ -13,6 +13,8 @@ from typing import Any
 
 from .config import UNetConfig
 
+DEFAULT_GUIDANCE = 3.0  # classifier-free guidance w when a label is asked for without one
+
 
 @dataclass(frozen=True)
 class ClassConditioning:

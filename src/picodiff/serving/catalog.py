@@ -81,6 +81,7 @@ class ModelEntry:
     reference_split: str = "val"
     features: str = "inception"
     output_stats: dict[str, Any] | None = None
+    conditioning: dict[str, Any] | None = None  # a class-conditional model's labels
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
     stages: tuple[dict[str, Any], ...] = ()  # a cascade's stages, as GET /api/models shows them
@@ -108,6 +109,7 @@ class ModelEntry:
             "file_size": self.file_size,
             "fid": self.fid,
             "fid_threshold": self.fid_threshold,
+            "conditioning": self.conditioning,
             "warnings": list(self.warnings),
             "stages": list(self.stages),
         }
@@ -245,6 +247,8 @@ def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNe
     fields = _describe_model(
         model, spec.schedule, spec.prediction, spec.metadata, spec.weights_file()
     )
+    if spec.conditioning is not None:
+        fields["conditioning"] = spec.conditioning.to_dict()
     return fields, spec.model
 
 

@@ -43,10 +43,12 @@ class ServedModel:
         callback: Callback | None = None,
         on_violation: OnViolation | None = None,
         observe: Observe | None = None,
+        **condition,
     ) -> Generator[NetworkCall, torch.Tensor, torch.Tensor]:
-        """`sample` as a generator of network calls (see `picodiff.sampling.image_steps`)."""
+        """`sample` as a generator of network calls (see `picodiff.sampling.image_steps`);
+        `condition`: a class-conditional model's `labels` and `guidance`."""
         cascade = self.cascade.steps(
-            rows, callback, base=settings, on_violation=on_violation, observe=observe
+            rows, callback, base=settings, on_violation=on_violation, observe=observe, **condition
         )
         outputs = yield from cascade
         return outputs[-1]

@@ -68,7 +68,7 @@ class Job:
     def key(self) -> tuple:
         """Jobs with equal keys can share a batch under --batching job."""
         r = self.request
-        return (r.model, self.version, r.sampler, r.steps, r.eta, r.spacing)
+        return (r.model, self.version, r.sampler, r.steps, r.eta, r.spacing, r.guidance)
 
     @property
     def is_finished(self) -> bool:
@@ -130,6 +130,8 @@ class Job:
             "version": self.version,
             "alias": self.alias,
             **{k: getattr(r, k) for k in ("n", "sampler", "steps", "eta", "spacing", "seed")},
+            "label": r.label_name,
+            "guidance": r.guidance,
             "progress": {
                 "step": self.step,
                 "total": self.total,
@@ -156,6 +158,7 @@ class Job:
             seed=r.seed,
             eta=r.eta,
             spacing=r.spacing,
+            **({"label": r.label_name, "guidance": r.guidance} if r.label_name else {}),
             **extra,
         )
 

@@ -244,6 +244,7 @@ class GenerationQueue:
                 callback=CohortProgress(self, cohort),
                 on_violation=self._violation(request.model),
                 observe=cohort.probe,
+                **request.condition(len(cohort.indices)),
             )
             cohort.call = next(cohort.steps)
             return True

@@ -13,10 +13,12 @@ from typing import Any
 
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
+from ..models.conditioning import DEFAULT_GUIDANCE, ClassConditioning
 from .catalog import ModelEntry
 from .config import ServeConfig
 
 MAX_SEED = 2**63 - 1
+MAX_GUIDANCE = 20.0
 REQUIRED = object()
 
 
@@ -38,7 +40,7 @@ class Field:
     """One JSON body field: its type, default and bounds."""
 
     name: str
-    kind: type  # str, int or float
+    kind: type | tuple[type, ...]  # str, int or float, or (str, int): either
     description: str
     default: Any = REQUIRED
     minimum: float | None = None
@@ -47,10 +49,12 @@ class Field:
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema of this field (OpenAPI 3.1)."""
-        kind = {str: "string", int: "integer", float: "number"}[self.kind]
+        names = {str: "string", int: "integer", float: "number"}
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        kind = [names[k] for k in kinds] if len(kinds) > 1 else names[kinds[0]]
         schema: dict[str, Any] = {"type": kind, "description": self.description}
         bounds = {"minimum": self.minimum, "maximum": self.maximum}
-        if self.kind is str:
+        if str in kinds:  # a string's bounds are its length (an integer alternative: >= 0)
             bounds = {"minLength": self.minimum, "maxLength": self.maximum}
         schema.update({k: v for k, v in bounds.items() if v is not None})
         if self.choices:
@@ -61,6 +65,12 @@ class Field:
 
     def check(self, value: Any) -> Any:
         """The value if it fits, else ApiError 422 saying why."""
+        if isinstance(self.kind, tuple):  # a string or an integer: checked as what it is
+            kind = next((k for k in self.kind if type(value) is k), None)
+            if kind is None:
+                raise self.error(f"must be a string or an integer, got {json.dumps(value)[:60]}")
+            bounds = (self.minimum, self.maximum) if kind is str else (0, None)
+            return replace(self, kind=kind, minimum=bounds[0], maximum=bounds[1]).check(value)
         number = self.kind in (int, float)
         if isinstance(value, bool) or not isinstance(value, (int, float) if number else str):
             raise self.error(f"must be {_kind_name(self.kind)}, got {json.dumps(value)[:60]}")
@@ -115,6 +125,24 @@ def generate_fields(config: ServeConfig) -> tuple[Field, ...]:
             0,
             MAX_SEED,
         ),
+        Field(
+            "label",
+            (str, int),
+            "class-conditional models: the class to draw, a name of the model's labels "
+            "(GET /api/models) or its index",
+            None,
+            1,
+            200,
+        ),
+        Field(
+            "guidance",
+            float,
+            "classifier-free guidance w with a label (1: the conditional model, 0: "
+            f"unconditional; default {DEFAULT_GUIDANCE:g})",
+            None,
+            0.0,
+            MAX_GUIDANCE,
+        ),
     )
 
 
@@ -129,6 +157,10 @@ class GenerateRequest:
     eta: float = 0.0
     seed: int | None = None
     spacing: str | None = None
+    label: str | int | None = None  # as asked; for_model resolves it
+    guidance: float | None = None
+    label_index: int | None = None
+    label_name: str | None = None
 
     @property
     def settings(self) -> SamplerSettings:
@@ -140,7 +172,33 @@ class GenerateRequest:
         settings = _as_api_error(lambda: self.settings.resolve(T, config.max_steps))
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
         resolved = {"steps": settings.steps, "spacing": settings.spacing}
-        return replace(self, model=entry.name, seed=seed, **resolved)
+        return replace(self, model=entry.name, seed=seed, **resolved, **self._label_for(entry))
+
+    def _label_for(self, entry: ModelEntry) -> dict[str, Any]:
+        """The label resolved against the model's labels, and the guidance it is drawn with."""
+        if self.label is None:
+            if self.guidance is not None:
+                raise ApiError(
+                    422, "guidance needs a label (the class to guide towards)", "guidance"
+                )
+            return {}
+        if entry.conditioning is None:
+            raise ApiError(
+                422, f"model {entry.name!r} is not class-conditional; drop label", "label"
+            )
+        labels = ClassConditioning(tuple(entry.conditioning["labels"]))
+        try:
+            index = labels.index(self.label)
+        except ValueError as err:
+            raise ApiError(422, f"label: {err}", "label") from None
+        guidance = DEFAULT_GUIDANCE if self.guidance is None else self.guidance
+        return {"label_index": index, "label_name": labels.labels[index], "guidance": guidance}
+
+    def condition(self, rows: int) -> dict[str, Any]:
+        """The engine's `labels` and `guidance` for `rows` images of this request."""
+        if self.label_index is None:
+            return {}
+        return {"labels": [self.label_index] * rows, "guidance": self.guidance}
 
 
 def parse_generate(body: Any, config: ServeConfig) -> GenerateRequest:

@@ -1,0 +1,111 @@
+"""Class-conditional models through the API: labels by name or index, guidance, the 422s, and
+images equal to those the engine draws alone."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_serving_units import make_model
+from tiny_models import cpu_threads
+
+from picodiff.checkpoint import load_checkpoint, save_checkpoint
+from picodiff.diffusion import NoiseSchedule, SamplerSettings
+from picodiff.models import UNet, UNetConfig
+from picodiff.models.conditioning import ClassConditioning
+from picodiff.pixels import to_uint8
+from picodiff.provenance import read_provenance
+from picodiff.sampling import sample_images
+from picodiff.serving import create_app
+
+one_torch_thread = pytest.fixture(scope="module", autouse=True)(cpu_threads)
+LABELS = ("cat", "dog", "bird")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    net = UNet(UNetConfig.preset("tiny", image_size=16, num_classes=3))
+    with torch.no_grad():
+        net.class_embed.weight.normal_(0, 1)
+    save_checkpoint(
+        root / "pets",
+        net,
+        NoiseSchedule.cosine(20),
+        conditioning=ClassConditioning(LABELS, "class"),
+    )
+    make_model(root, "plain", T=20)
+    app = create_app({"models": root, "bundled_models": (), "reload_interval": 0})
+    yield app.test_client(), root
+    app.extensions["picodiff"].close()
+
+
+def generate(client, **body):
+    return client.post("/api/generate?wait=true", json=body)
+
+
+def test_models_list_their_labels(served):
+    client, _ = served
+    models = {m["name"]: m for m in client.get("/api/models").json}
+    assert models["pets"]["conditioning"] == {
+        "kind": "class",
+        "field": "class",
+        "labels": list(LABELS),
+    }
+    assert models["plain"]["conditioning"] is None
+
+
+@pytest.mark.parametrize("label", ["dog", 1, "1"])
+def test_a_label_draws_what_the_engine_draws_alone(served, label):
+    client, root = served
+    answer = generate(
+        client, model="pets", n=2, seed=4, steps=4, sampler="ddim", label=label, guidance=2.5
+    )
+    assert answer.status_code == 200, answer.json
+    job = answer.json
+    assert (job["label"], job["guidance"]) == ("dog", 2.5)
+    checkpoint = load_checkpoint(root / "pets")
+    expected = to_uint8(
+        sample_images(
+            checkpoint, [0, 1], SamplerSettings("ddim", 4), seed=4, labels=[1, 1], guidance=2.5
+        )
+    )
+    for index in (0, 1):
+        png = client.get(job["images"][index]).data
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), expected[index])
+    made = read_provenance(png)
+    assert (made["label"], made["guidance"]) == ("dog", 2.5)
+
+
+def test_the_default_guidance_and_an_unconditional_draw(served):
+    client, _ = served
+    guided = generate(client, model="pets", seed=1, steps=3, label="cat").json
+    plain = generate(client, model="pets", seed=1, steps=3).json
+    assert guided["guidance"] == 3.0 and plain["label"] is None and plain["guidance"] is None
+    assert client.get(guided["images"][0]).data != client.get(plain["images"][0]).data
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"model": "pets", "label": "fish"}, "label", "unknown label 'fish'"),
+        ({"model": "pets", "label": 3}, "label", "unknown label 3"),
+        ({"model": "pets", "label": -1}, "label", "at least 0"),
+        ({"model": "pets", "label": True}, "label", "a string or an integer"),
+        ({"model": "pets", "label": 1.5}, "label", "a string or an integer"),
+        ({"model": "pets", "label": "x" * 201}, "label", "at most 200 characters"),
+        ({"model": "pets", "label": ""}, "label", "at least 1 characters"),
+        ({"model": "plain", "label": "cat"}, "label", "not class-conditional"),
+        ({"model": "pets", "guidance": 2}, "guidance", "needs a label"),
+        ({"model": "pets", "label": "cat", "guidance": -1}, "guidance", "at least 0"),
+        ({"model": "pets", "label": "cat", "guidance": 21}, "guidance", "at most 20"),
+    ],
+)
+def test_conditional_fields_are_validated(served, body, field, words):
+    client, _ = served
+    answer = generate(client, **body)
+    assert answer.status_code == 422, answer.json
+    error = answer.json["error"]
+    assert error["field"] == field and words in error["message"], error

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..data import ImageStore
 from ..errors import UserError
 from ..evaluation.inception import PROTOCOLS
@@ -54,13 +56,36 @@ def open_reference_store(args: argparse.Namespace, command: str) -> ImageStore:
     return ImageStore(args.ref, args.split)
 
 
-def load_reference(args: argparse.Namespace):
-    """(feature extractor, reference features [N, D], whether they came from the cache)."""
+def load_reference(args: argparse.Namespace, rows=None):
+    """(feature extractor, reference features [N, D], whether they came from the cache); with
+    `rows`, of those rows of the split only (one class's: `class_rows`)."""
     from ..evaluation import load_extractor, reference_features
 
     extractor = load_extractor(args.features, args.inception_weights, args.protocol)
-    real, cached = reference_features(args.ref, args.split, extractor, args.ref_n)
+    real, cached = reference_features(args.ref, args.split, extractor, args.ref_n, rows=rows)
     return extractor, real, cached
+
+
+def class_rows(args: argparse.Namespace, store: ImageStore, model: Path):
+    """With --label: the rows of the reference split of that class (the FID of one class is
+    measured against its own images); None without."""
+    if args.label is None:
+        return None
+    from ..checkpoint import read_spec
+    from ..data.labels import class_labels
+    from ..sampling import resolve_checkpoint_dir
+
+    conditioning = read_spec(resolve_checkpoint_dir(model)).conditioning
+    if conditioning is None:
+        raise UserError(f"{model}: this model is not class-conditional; drop --label")
+    try:
+        name = conditioning.labels[conditioning.index(args.label)]
+    except ValueError as err:
+        raise UserError(f"--label: {err}") from None
+    names, field, ids = class_labels(store, conditioning.field)
+    if name not in names:
+        raise UserError(f"{args.ref} ({args.split}) has no images labelled {name!r} in {field!r}")
+    return np.flatnonzero(ids == names.index(name))
 
 
 def measured_on(samples: int, references: int, reference: str, extractor) -> str:

@@ -26,11 +26,17 @@ from ..errors import UserError
 from ..sampling import default_micro_batch, resolve_checkpoint_dir
 from .evaluation_options import (
     add_reference_arguments,
+    class_rows,
     load_reference,
     measured_on,
     open_reference_store,
 )
-from .sampling_options import add_sampler_arguments, open_model
+from .sampling_options import (
+    add_condition_arguments,
+    add_sampler_arguments,
+    condition_from,
+    open_model,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +54,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_reference_arguments(parser)
     add_sampler_arguments(parser, default_n=10000)
+    add_condition_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import fid_kid
 
     store = open_reference_store(args, "fid")
-    extractor, real, cached = load_reference(args)
+    if args.label is not None and is_samples_folder(args.samples):
+        raise UserError("--label applies to a checkpoint drawn on the fly, not a samples folder")
+    rows = class_rows(args, store, args.samples)
+    extractor, real, cached = load_reference(args, rows)
     fake, samples = _sample_features(args, extractor, store.channels)
     metrics = fid_kid(real, fake)
     reference = {"store": str(args.ref), "split": args.split, "n": len(real), "cached": cached}
+    if args.label is not None:
+        reference["label"] = samples["label"]
     report = {
         **metrics,
         "features": {
@@ -101,6 +113,7 @@ def _sample_features(args, extractor, channels: int):
         return features, {"kind": "folder", "path": str(args.samples)}
     device = pick_device(args.device)
     checkpoint, settings = open_model(args, args.samples, device)
+    condition = condition_from(args, checkpoint)
     if checkpoint.config.image_channels != channels:
         raise UserError(
             f"{args.samples} draws {checkpoint.config.image_channels}-channel "
@@ -115,13 +128,19 @@ def _sample_features(args, extractor, channels: int):
         batch_size=args.batch_size,
         micro_batch=args.micro_batch or default_micro_batch(device),
         progress=not args.quiet,
+        **condition,
     )
+    labelled = {}
+    if condition:
+        name = checkpoint.conditioning.labels[condition["label"]]  # type: ignore[union-attr]
+        labelled = {"label": name, "guidance": condition["guidance"]}
     description = {
         "kind": "checkpoint",
         "path": str(checkpoint.path),
         "ema": not args.no_ema,
         **settings.describe(),
         "seed": args.seed,
+        **labelled,
         "seconds_per_image": drawn.seconds / args.n,
     }
     return drawn.features, description

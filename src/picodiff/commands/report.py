@@ -22,11 +22,22 @@ from pathlib import Path
 from ..atomic import write_bytes, write_text
 from ..distributed import pick_device
 from ..errors import UserError
+from ..models.conditioning import DEFAULT_GUIDANCE
 from ..sampling import default_micro_batch
-from .evaluation_options import add_reference_arguments, load_reference, open_reference_store
+from .evaluation_options import (
+    add_reference_arguments,
+    class_rows,
+    load_reference,
+    open_reference_store,
+)
 from .report_cascade import evaluate_cascade
 from .sample_cascade import add_cascade_arguments
-from .sampling_options import add_sampler_arguments, open_model
+from .sampling_options import (
+    add_condition_arguments,
+    add_sampler_arguments,
+    condition_from,
+    open_model,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_reference_arguments(parser)
     add_sampler_arguments(parser, default_n=1000)
+    add_condition_arguments(parser)
     add_cascade_arguments(parser)
 
 
@@ -44,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.runs and not args.cascade:
         raise UserError("give run directories / checkpoints to compare, or --cascade BASE SR")
+    if args.cascade and args.label is not None:
+        raise UserError("--label applies to class-conditional checkpoints, not --cascade")
     store = open_reference_store(args, "report")
     device = pick_device(args.device)
     opened = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first
@@ -53,10 +67,13 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}: draws {checkpoint.config.image_channels}-channel images, "
                 f"{args.ref} holds {store.channels}"
             )
-    extractor, real, _ = load_reference(args)
+    conditions = [condition_from(args, checkpoint) for checkpoint, _ in opened]
+    rows = class_rows(args, store, args.runs[0]) if args.runs else None
+    extractor, real, _ = load_reference(args, rows)
     names = model_names(args.runs)
     results = [
-        _evaluate(args, name, *model, extractor, real, device) for name, model in zip(names, opened)
+        _evaluate(args, name, *model, extractor, real, device, condition)
+        for name, model, condition in zip(names, opened, conditions)
     ]
     if args.cascade:
         results += evaluate_cascade(args, extractor, real, device)
@@ -79,7 +96,7 @@ def model_names(paths: list[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(p) for p in paths]
 
 
-def _evaluate(args, name, checkpoint, settings, extractor, real, device):
+def _evaluate(args, name, checkpoint, settings, extractor, real, device, condition):
     from ..evaluation import checkpoint_features, fid_kid
     from ..evaluation.report import model_result
 
@@ -94,6 +111,7 @@ def _evaluate(args, name, checkpoint, settings, extractor, real, device):
         micro_batch=micro_batch,
         keep=args.grid_n,
         progress=not args.quiet,
+        **condition,
     )
     metrics = fid_kid(real, drawn.features)
     return model_result(
@@ -111,7 +129,12 @@ def _settings(args, real, extractor) -> dict[str, str]:
         "samples per model": str(args.n),
         "seed": str(args.seed),
         "weights": "raw" if args.no_ema else "EMA when present",
+        **({"class": f"{args.label}, guidance {_guidance(args):g}"} if args.label else {}),
     }
+
+
+def _guidance(args) -> float:
+    return DEFAULT_GUIDANCE if args.guidance is None else args.guidance
 
 
 def _settings_line(args, real, extractor) -> str:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Generator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data import ImageStore
@@ -29,10 +30,15 @@ def store_fingerprint(store: ImageStore) -> str:
 
 
 def reference_features(
-    store_path: str | Path, split: str, extractor: FeatureExtractor, limit: int | None = None
+    store_path: str | Path,
+    split: str,
+    extractor: FeatureExtractor,
+    limit: int | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, bool]:
-    """(features [N, D] of the split's first `limit` rows, whether they came from the cache)."""
-    steps = reference_feature_steps(store_path, split, extractor, limit)
+    """(features [N, D] of the split's first `limit` rows, or of its first `limit` among
+    `rows` (e.g. one class's), whether they came from the cache)."""
+    steps = reference_feature_steps(store_path, split, extractor, limit, rows=rows)
     while True:
         try:
             next(steps)
@@ -46,19 +52,24 @@ def reference_feature_steps(
     extractor: FeatureExtractor,
     limit: int | None = None,
     chunk: int = BATCH,
+    rows: np.ndarray | None = None,
 ) -> Generator[None, None, tuple[torch.Tensor, bool]]:
     """`reference_features` as a generator that yields after every `chunk` images it computes
     (nothing when they are cached), so it can run a little at a time."""
     store = ImageStore(store_path, split)
-    n = len(store) if limit is None else min(limit, len(store))
+    chosen = np.arange(len(store)) if rows is None else np.asarray(rows)
+    chosen = chosen[: len(chosen) if limit is None else limit]
+    n = len(chosen)
+    subset = {} if rows is None else {"rows": digest(chosen.tobytes())}
     key = {
         "store": store_fingerprint(store),
         "split": split,
         "n": str(n),
         "extractor": extractor.name,
         "extractor_fingerprint": extractor.fingerprint(),
+        **subset,
     }
-    places = cache_paths(store.path, split, extractor.name)
+    places = cache_paths(store.path, split, extractor.name, subset.get("rows"))
     for path in places:
         if path.exists():
             tensors, metadata = load_tensors(path)
@@ -66,7 +77,9 @@ def reference_feature_steps(
                 return tensors["features"], True
     parts = []
     for start in range(0, n, chunk):
-        parts.append(extract(extractor, [store.array[start : min(start + chunk, n)]]))
+        part = chosen[start : start + chunk]
+        batch = store.array[start : start + len(part)] if rows is None else store.array[part]
+        parts.append(extract(extractor, [batch]))
         yield
     features = torch.cat(parts)
     for path in places:
@@ -78,8 +91,12 @@ def reference_feature_steps(
     return features, False
 
 
-def cache_paths(store_path: Path, split: str, extractor_name: str) -> list[Path]:
-    """Beside the store first, then the user's cache folder (for a read-only store)."""
-    name = f"{split}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', extractor_name)}.safetensors"
+def cache_paths(
+    store_path: Path, split: str, extractor_name: str, subset: str | None = None
+) -> list[Path]:
+    """Beside the store first, then the user's cache folder (for a read-only store); a
+    subset of rows has its own file."""
+    part = f"-{subset[:12]}" if subset else ""
+    name = f"{split}{part}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', extractor_name)}.safetensors"
     fallback = cache_dir() / "fid-reference" / digest(str(store_path.resolve()))
     return [store_path / CACHE_DIR / name, fallback / name]

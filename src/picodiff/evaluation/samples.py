@@ -53,8 +53,11 @@ def checkpoint_features(
     micro_batch: int,
     keep: int = 0,
     progress: bool = True,
+    label: int | None = None,
+    guidance: float = 1.0,
 ) -> DrawnFeatures:
-    """Draw n images (image i from (seed, i)), keeping only their features and the first few."""
+    """Draw n images (image i from (seed, i); of class `label` with `guidance` for a
+    class-conditional model), keeping only their features and the first few."""
     settings = settings.resolve(checkpoint.schedule.T)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     bar = SamplingBar(n, -(-n // batch_size), settings.steps, progress)  # type: ignore[arg-type]
@@ -66,6 +69,8 @@ def checkpoint_features(
         batch_size=batch_size,
         micro_batch=micro_batch,
         callback=bar,
+        label=label,
+        guidance=guidance,
     )
     features, kept, seconds = [], [], 0.0
     while True:

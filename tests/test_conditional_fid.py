@@ -1,0 +1,89 @@
+"""FID of one class: a class-conditional model's images of that class against the reference
+split's images of the same class (`picodiff fid --label`, `picodiff report --label`)."""
+
+import json
+
+import pytest
+import torch
+from fid_features import colour_stats
+from test_conditional import make_shapes
+from tiny_models import cpu_threads
+
+from picodiff.checkpoint import save_checkpoint
+from picodiff.cli import main
+from picodiff.data import ImageStore
+from picodiff.diffusion import NoiseSchedule, SamplerSettings
+from picodiff.evaluation import fid_kid
+from picodiff.models import UNet, UNetConfig
+from picodiff.models.conditioning import ClassConditioning
+from picodiff.pixels import to_uint8
+from picodiff.sampling import open_checkpoint, sample_images
+
+single_thread = pytest.fixture(scope="module", autouse=True)(cpu_threads)
+FEATURES = ["--features", "fid_features:colour_stats"]
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fid")
+    store = make_shapes(root / "shapes", count=16)
+    torch.manual_seed(0)
+    net = UNet(UNetConfig.preset("tiny", image_channels=1, image_size=16, num_classes=2))
+    with torch.no_grad():
+        net.class_embed.weight.normal_(0, 1)
+    labels = ClassConditioning(("disc", "square"), "class")
+    save_checkpoint(root / "model", net, NoiseSchedule.cosine(20), conditioning=labels)
+    return root, store
+
+
+def test_the_fid_of_one_class_is_against_that_class(shapes, tmp_path):
+    root, store = shapes
+    report = tmp_path / "fid.json"
+    args = ["fid", "--samples", str(root / "model"), "--ref", str(store), "--n", "6"]
+    args += ["--label", "square", "--guidance", "2", "--sampler", "ddim", "--steps", "4"]
+    assert main([*args, *FEATURES, "--report", str(report), "--quiet"]) == 0
+    written = json.loads(report.read_text())
+    val = ImageStore(store, "val")
+    squares = [i for i, line in enumerate((store / "val.index.jsonl").read_text().splitlines())
+               if json.loads(line)["class"] == "square"]  # fmt: skip
+    assert (
+        written["reference"]["n"] == len(squares) == 8 and written["reference"]["label"] == "square"
+    )
+    assert (written["samples"]["label"], written["samples"]["guidance"]) == ("square", 2.0)
+    # the same figure computed apart
+    real = colour_stats(torch.from_numpy(val.array[squares]).permute(0, 3, 1, 2))
+    model = open_checkpoint(str(root / "model"))
+    drawn = sample_images(model, range(6), SamplerSettings("ddim", 4), labels=[1] * 6, guidance=2)
+    fake = colour_stats(torch.from_numpy(to_uint8(drawn)).permute(0, 3, 1, 2))
+    assert written["fid"] == pytest.approx(fid_kid(real.double(), fake.double())["fid"], rel=1e-6)
+
+
+def test_report_takes_a_label(shapes, tmp_path):
+    root, store = shapes
+    out = tmp_path / "report"
+    args = ["report", str(root / "model"), "--ref", str(store), "--n", "4", "--steps", "3"]
+    assert main([*args, "--label", "disc", *FEATURES, "--out", str(out), "--quiet"]) == 0
+    assert "class: disc, guidance 3" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--label", "triangle"], "unknown label 'triangle'"),
+        (["--guidance", "2"], "--guidance needs --label"),
+    ],
+)
+def test_wrong_labels_are_refused(shapes, tmp_path, capsys, extra, words):
+    root, store = shapes
+    args = ["fid", "--samples", str(root / "model"), "--ref", str(store), "--n", "2", *extra]
+    assert main([*args, *FEATURES, "--report", str(tmp_path / "f.json"), "--quiet"]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_a_label_needs_a_class_model_drawn_on_the_fly(shapes, tmp_path, capsys):
+    store = shapes[1]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    args = ["fid", "--samples", str(folder), "--ref", str(store), "--label", "disc", *FEATURES]
+    assert main(args) == 2
+    assert "not a samples folder" in capsys.readouterr().err

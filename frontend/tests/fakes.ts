@@ -95,6 +95,7 @@ export function model(over: Partial<ModelInfo> = {}): ModelInfo {
     file_size: 85_000_000,
     fid: 12.5,
     fid_threshold: null,
+    conditioning: null,
     warnings: [],
     stages: [],
     loaded: false,
@@ -137,6 +138,16 @@ export const MODELS: ModelInfo[] = [
   }),
 ];
 
+/** A class-conditional model (its checkpoint's `conditioning`): cat, dog or bird. */
+export const PETS: ModelInfo = model({
+  name: "pets",
+  version: "v2",
+  resolution: 16,
+  T: 20,
+  default_steps: { ddpm: 20, ddim: 20, dpmpp2m: 20 },
+  conditioning: { kind: "class", field: "class", labels: ["cat", "dog", "bird"] },
+});
+
 /** The generate limits of the page's own server document (src/api/openapi.json). */
 export const LIMITS: Limits = limitsOf(document.components.schemas.GenerateRequest.properties);
 
@@ -159,6 +170,8 @@ export function job(overrides: Record<string, unknown> = {}) {
     steps: 20,
     eta: 0,
     seed: 7,
+    label: null,
+    guidance: null,
     progress: { step: 0, total: 0, images_done: 0, eta_seconds: null },
     images: [],
     error: null,

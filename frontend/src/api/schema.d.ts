@@ -776,6 +776,10 @@ export interface components {
             spacing?: "linear" | "trailing" | "logsnr" | "karras";
             /** @description image i of a seed is the same alone or in a batch (default: random) */
             seed?: number;
+            /** @description class-conditional models: the class to draw, a name of the model's labels (GET /api/models) or its index */
+            label?: string | number;
+            /** @description classifier-free guidance w with a label (1: the conditional model, 0: unconditional; default 3) */
+            guidance?: number;
         };
         Error: {
             error: components["schemas"]["ErrorBody"];
@@ -805,6 +809,13 @@ export interface components {
             file_size: number;
             fid: number | null;
             fid_threshold: number | null;
+            /** @description a class-conditional model's labels (POST /api/generate takes one) */
+            conditioning: {
+                /** @enum {string} */
+                kind: "class";
+                field: string;
+                labels: string[];
+            } | null;
             warnings: string[];
             stages: components["schemas"]["Stage"][];
             loaded: boolean;
@@ -889,6 +900,9 @@ export interface components {
             eta: number;
             spacing: string;
             seed: number;
+            /** @description the class drawn (its name) */
+            label: string | null;
+            guidance: number | null;
             progress: components["schemas"]["Progress"];
             created: number;
             started: number | null;

@@ -6,7 +6,8 @@ import type { ModelsState } from "../hooks/useModels";
 import { useSettingsForm } from "../hooks/useSettingsForm";
 import type { Generation } from "../lib/generation";
 import { findModel, keepOrPick } from "../lib/models";
-import { type Settings, stepLimit, toValues } from "../lib/settings";
+import { classLabels, type Settings, stepLimit, toValues } from "../lib/settings";
+import { ClassPicker } from "./ClassPicker";
 import { Gallery } from "./Gallery";
 import { GenerateButton } from "./GenerateButton";
 import { GenerationControls } from "./GenerationControls";
@@ -39,6 +40,7 @@ export function GenerateView({ catalog, limits, history }: Props) {
   const job = useJob("generate", onFinished);
   const form = useSettingsForm(limits, limit, [selected], job.state.fieldErrors);
   const busy = isActive(job.state.phase);
+  const labels = classLabels(selected); // a class-conditional model's classes
 
   const choose = (name: string) => {
     setChosen(name);
@@ -73,6 +75,7 @@ export function GenerateView({ catalog, limits, history }: Props) {
           onSelect={choose}
           error={form.errors.model}
         />
+        {labels && <ClassPicker form={form} labels={labels} />}
         <GenerationControls form={form} limits={limits} steps={limit} />
         <GenerateButton busy={busy} blocked={blocked}>
           Generate

@@ -9,10 +9,21 @@ function cascadeChain(model: ModelInfo): string | null {
   return `${sizes} px, ${stages.length} stages (sampler and steps drive the first)`;
 }
 
+const SHOWN_CLASSES = 6;
+
+/** "3: cat, dog, bird" for a class-conditional model (the first few names), else null. */
+function classList(model: ModelInfo): string | null {
+  const labels = model.conditioning?.labels;
+  if (!labels?.length) return null;
+  const more = labels.length > SHOWN_CLASSES ? ", …" : "";
+  return `${labels.length}: ${labels.slice(0, SHOWN_CLASSES).join(", ")}${more}`;
+}
+
 /** A model's facts as a definition list: resolution, channels, T, schedule, size, FID. */
 export function ModelDetails({ model }: { model: ModelInfo }) {
   const facts: [string, string | null][] = [
     ["Cascade", cascadeChain(model)],
+    ["Classes", classList(model)],
     ["Resolution", model.resolution ? `${model.resolution} × ${model.resolution} px` : null],
     [
       "Channels",

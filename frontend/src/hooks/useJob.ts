@@ -174,7 +174,9 @@ export function useJob(source: Generation["source"], onFinished?: (g: Generation
       }
       // the server fills the defaults (steps, eta) and picks a seed when none was given
       const seed = settings.seed || String(job.seed);
-      const resolved = { ...settings, steps: job.steps, eta: job.eta, seed };
+      const resolved: Settings = { ...settings, steps: job.steps, eta: job.eta, seed };
+      if (job.label) resolved.label = job.label; // the class by name, as the server drew it
+      if (job.label && job.guidance !== null) resolved.guidance = job.guidance;
       jobId.current = job.id;
       dispatch({ type: "accepted", job, settings: resolved, at: Date.now() });
       follow(job, resolved);

@@ -10,12 +10,14 @@ import {
   type FormValues,
   type Settings,
   type StepLimit,
+  shownLabel,
   shownSteps,
   toSettings,
   validate,
 } from "../lib/settings";
 
 export interface SettingsForm {
+  /** As chosen; `label` is "" (any class) unless every chosen model has the class chosen. */
   values: FormValues;
   /** The steps field as shown: as typed, else the chosen models' default for the sampler. */
   steps: string;
@@ -37,8 +39,11 @@ export function useSettingsForm(
   models: (ModelInfo | undefined)[],
   refusal?: FieldErrors,
 ): SettingsForm {
-  const [values, setValues] = useState<FormValues>(() => defaultValues(limits));
+  const [chosen, setValues] = useState<FormValues>(() => defaultValues(limits));
   const [submitted, setSubmitted] = useState<FormValues>();
+  // the class stays chosen while the models have it (back to a model: its class again)
+  const label = shownLabel(chosen.label, models);
+  const values = useMemo(() => ({ ...chosen, label }), [chosen, label]);
   const fallback = defaultSteps(values.sampler, limit, ...models);
   const steps = shownSteps(values, fallback);
 

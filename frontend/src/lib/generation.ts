@@ -37,6 +37,8 @@ export function fromEvent(images: EventImage[]): GeneratedImage[] {
 
 /** A file name that says how to draw the image again. */
 export function imageFileName(settings: Settings, index: number): string {
-  const safe = settings.model.replace(/[^\w.-]+/g, "_");
-  return `${safe}-${settings.sampler}-${settings.steps}steps-seed${settings.seed}-${index}.png`;
+  const safe = (text: string) => text.replace(/[^\w.-]+/g, "_");
+  const { label, guidance } = settings;
+  const cls = label ? `-${safe(label)}${guidance === undefined ? "" : `-guidance${guidance}`}` : "";
+  return `${safe(settings.model)}${cls}-${settings.sampler}-${settings.steps}steps-seed${settings.seed}-${index}.png`;
 }

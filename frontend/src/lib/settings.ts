@@ -8,6 +8,8 @@ export interface FormValues {
   steps: string | null; // null: the default for the chosen model(s) and sampler (from the server)
   eta: string;
   seed: string; // digits; "" lets the server pick (the job reports it)
+  label: string; // a class-conditional model's class by name; "": any (unconditional)
+  guidance: string; // classifier-free guidance with a label
 }
 
 export type FieldName = keyof FormValues;
@@ -21,6 +23,8 @@ export interface Settings {
   steps: number;
   eta: number;
   seed: string;
+  label?: string; // a class-conditional model's class; absent: unconditional
+  guidance?: number; // with a label only
 }
 
 export const SAMPLER_LABELS: Record<string, string> = {
@@ -37,6 +41,20 @@ export const SAMPLER_LABELS: Record<string, string> = {
 };
 
 const MAX_SEED = (1n << 63n) - 1n;
+
+/** The guidance slider: its range and the server's default. */
+export const GUIDANCE = { min: 0, max: 10, step: 0.5, default: "3" } as const;
+
+/** A class-conditional model's class names; undefined for an unconditional model. */
+export const classLabels = (model: ModelInfo | undefined) =>
+  model?.conditioning?.kind === "class" ? model.conditioning.labels : undefined;
+
+/** The class the form stands for on `models`: the one chosen when every model has it, else ""
+ * (unconditional: an unconditional model, or another model's class). */
+export function shownLabel(label: string, models: (ModelInfo | undefined)[]): string {
+  if (!label || models.length === 0) return "";
+  return models.every((m) => classLabels(m)?.includes(label)) ? label : "";
+}
 
 /** The most steps allowed, and why: the models' T within the server's limit. */
 export interface StepLimit {
@@ -70,7 +88,15 @@ export const shownSteps = (values: FormValues, fallback: number | undefined) =>
 
 export function defaultValues(limits: Limits): FormValues {
   const n = String(Math.min(4, limits.maxN));
-  return { n, sampler: limits.defaultSampler, steps: null, eta: "0", seed: "" };
+  return {
+    n,
+    sampler: limits.defaultSampler,
+    steps: null,
+    eta: "0",
+    seed: "",
+    label: "",
+    guidance: GUIDANCE.default,
+  };
 }
 
 /** A seed the page picks: below 2^32, short enough to read out and type. */
@@ -113,13 +139,22 @@ export function validate(
   if (seed && (!/^\d+$/.test(seed) || BigInt(seed) > MAX_SEED)) {
     errors.seed = "Seed must be a whole number from 0 to 2^63 - 1 (or empty for a random one).";
   }
+  if (values.label) {
+    const guidance = Number(values.guidance);
+    if (values.guidance.trim() === "" || !Number.isFinite(guidance)) {
+      errors.guidance = "Guidance must be a number.";
+    } else if (guidance < GUIDANCE.min || guidance > GUIDANCE.max) {
+      errors.guidance = `Guidance must be from ${GUIDANCE.min} to ${GUIDANCE.max}.`;
+    }
+  }
   return Object.fromEntries(Object.entries(errors).filter(([, v]) => v)) as FieldErrors;
 }
 
-/** The settings of valid form values for `model`; `steps` is the steps field as shown. */
+/** The settings of valid form values for `model`; `steps` is the steps field as shown. A label
+ * (with its guidance) only when a class is chosen ("" sends neither). */
 export function toSettings(model: string, values: FormValues, steps: string): Settings {
   const ddim = values.sampler === "ddim";
-  return {
+  const settings: Settings = {
     model,
     n: Number(values.n),
     sampler: values.sampler,
@@ -127,11 +162,31 @@ export function toSettings(model: string, values: FormValues, steps: string): Se
     eta: ddim ? Number(values.eta) : 0,
     seed: values.seed.trim().replace(/^0+(?=\d)/, ""),
   };
+  if (values.label) {
+    settings.label = values.label;
+    settings.guidance = Number(values.guidance);
+  }
+  return settings;
 }
 
 export function toValues(settings: Settings): FormValues {
-  const { n, sampler, steps, eta, seed } = settings;
-  return { n: String(n), sampler, steps: String(steps), eta: String(eta), seed };
+  const { n, sampler, steps, eta, seed, label, guidance } = settings;
+  return {
+    n: String(n),
+    sampler,
+    steps: String(steps),
+    eta: String(eta),
+    seed,
+    label: label ?? "",
+    guidance: String(guidance ?? GUIDANCE.default),
+  };
+}
+
+/** "class dog, guidance 2" for a class-conditional generation, else "". */
+export function classText(settings: Settings): string {
+  if (!settings.label) return "";
+  const guidance = settings.guidance === undefined ? "" : `, guidance ${settings.guidance}`;
+  return `class ${settings.label}${guidance}`;
 }
 
 /** The JSON body of POST /api/generate; the seed is written as digits, never via a float. */
@@ -145,5 +200,6 @@ export function requestBody(settings: Settings): string {
 export function settingsLabel(settings: Settings, index?: number): string {
   const eta = settings.sampler === "ddim" ? `, eta ${settings.eta}` : "";
   const image = index === undefined ? "" : `, image ${index}`;
-  return `${settings.model}: ${settings.sampler}, ${settings.steps} steps${eta}, seed ${settings.seed}${image}`;
+  const label = settings.label ? `${classText(settings)}, ` : "";
+  return `${settings.model}: ${label}${settings.sampler}, ${settings.steps} steps${eta}, seed ${settings.seed}${image}`;
 }

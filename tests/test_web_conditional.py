@@ -1,0 +1,154 @@
+"""A class-conditional model on the web page end to end: headless Chromium, driven by
+Playwright, against a real `picodiff serve` with a tiny random-weight class-conditional model
+and an unconditional one. The class picker and guidance slider appear for the conditional model
+only, and the job the page makes draws the class chosen with the guidance set. Without Chromium
+or Playwright the test is skipped, except under CI=1 where that is a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from live_server import Server
+from test_serving_units import make_model
+from web_helpers import CHROMIUM_ARGS, STATIC, artifacts_dir, chromium_path, missing
+
+import picodiff
+from picodiff.checkpoint import save_checkpoint
+from picodiff.diffusion import NoiseSchedule
+from picodiff.models import UNet, UNetConfig
+from picodiff.models.conditioning import ClassConditioning
+
+LABELS = ("cat", "dog", "bird")
+LONG = 60_000  # ms: generous on a loaded 2-core machine
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed (pip install -e '.[test]')")
+    path = chromium_path()
+    if not path:
+        missing("Chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def make_models(models: Path) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        net = UNet(UNetConfig.preset("tiny", image_size=16, num_classes=len(LABELS)))
+        with torch.no_grad():
+            net.class_embed.weight.normal_(0, 1)
+        save_checkpoint(
+            models / "pets",
+            net,
+            NoiseSchedule.cosine(20),
+            conditioning=ClassConditioning(LABELS, "class"),
+        )
+        make_model(models, "plain", T=20, seed=1)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not (STATIC / "index.html").is_file():
+        pytest.fail("the page is not built: run `npm run build` in frontend/")
+    root = tmp_path_factory.mktemp("conditional")
+    models = root / "models"
+    make_models(models)
+    # the server runs the picodiff these tests import (a checkout's src/ before an install)
+    source = str(Path(picodiff.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
+    server = Server(root, "--models", str(models), env={"PYTHONPATH": path})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url("/"))
+    expect(page.get_by_role("status").filter(has_text="Server: Online")).to_be_visible()
+    yield page
+    context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+def get_json(server: Server, path: str) -> dict:
+    with urllib.request.urlopen(server.url(path), timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_pick_a_class_and_its_guidance(page, server):
+    from playwright.sync_api import expect
+
+    g = page.get_by_role("tabpanel", name="Generate")
+    g.get_by_role("radio", name="plain").check()
+    expect(g.get_by_label("Class", exact=True)).to_have_count(0)
+    expect(g.get_by_label("Guidance", exact=True)).to_have_count(0)
+
+    g.get_by_role("radio", name="pets").check()
+    picker = g.get_by_label("Class", exact=True)
+    slider = g.get_by_label("Guidance", exact=True)
+    expect(picker).to_have_value("")  # any (unconditional)
+    options = picker.locator("option").all_inner_texts()
+    assert options == ["any (unconditional)", *LABELS]
+    expect(slider).to_be_disabled()
+    expect(slider).to_have_value("3")
+    expect(slider).to_have_accessible_description(
+        "1 = the class as trained, higher = more typical, 0 = ignore the class"
+    )
+
+    picker.select_option("dog")
+    expect(slider).to_be_enabled()
+    slider.fill("2")
+    expect(slider).to_have_value("2")
+    expect(g.locator("output")).to_have_text("2")
+    g.get_by_label("Number of images", exact=True).fill("1")
+    g.get_by_label("Steps", exact=True).fill("3")
+    g.get_by_label("Seed", exact=True).fill("11")
+    with page.expect_response(lambda r: r.url.endswith("/api/generate")) as answer:
+        g.get_by_role("button", name="Generate", exact=True).click()
+    assert answer.value.status == 202, answer.value.text()
+    sent = answer.value.request.post_data_json
+    assert (sent["model"], sent["label"], sent["guidance"]) == ("pets", "dog", 2)
+    job_id = answer.value.json()["id"]
+
+    image = g.get_by_role("img", name="Image 0 of seed 11, pets")
+    expect(image).to_be_visible(timeout=LONG)
+    assert image.evaluate("img => img.naturalWidth") == 16
+    job = get_json(server, f"/api/jobs/{job_id}")
+    assert (job["status"], job["model"], job["label"], job["guidance"]) == (
+        "done",
+        "pets",
+        "dog",
+        2,
+    )
+    history = g.get_by_role("region", name="History")
+    expect(
+        history.get_by_text("pets: class dog, guidance 2, dpmpp2m, 3 steps, seed 11")
+    ).to_be_visible()
+    page.screenshot(path=artifacts_dir() / "generate-class.png", full_page=True)
+
+    picker.select_option(label="any (unconditional)")
+    expect(slider).to_be_disabled()
+    g.get_by_role("radio", name="plain").check()
+    expect(g.get_by_label("Class", exact=True)).to_have_count(0)
+    expect(g.get_by_label("Guidance", exact=True)).to_have_count(0)

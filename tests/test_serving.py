@@ -504,7 +504,8 @@ def from_schema(schema):
             },
         ),
     }
-    return strategies[schema["type"]]()
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    return st.one_of(*(strategies[kind]() for kind in kinds))
 
 
 @pytest.fixture(scope="module")

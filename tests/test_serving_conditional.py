@@ -57,7 +57,7 @@ def test_models_list_their_labels(served):
     assert models["plain"]["conditioning"] is None
 
 
-@pytest.mark.parametrize("label", ["dog", 1, "1"])
+@pytest.mark.parametrize("label", ["dog", 1, "1", 1.0])
 def test_a_label_draws_what_the_engine_draws_alone(served, label):
     client, root = served
     answer = generate(

@@ -56,6 +56,7 @@ class Field:
         bounds = {"minimum": self.minimum, "maximum": self.maximum}
         if str in kinds:  # a string's bounds are its length (an integer alternative: >= 0)
             bounds = {"minLength": self.minimum, "maxLength": self.maximum}
+            bounds.update({"minimum": 0} if int in kinds else {})
         schema.update({k: v for k, v in bounds.items() if v is not None})
         if self.choices:
             schema["enum"] = list(self.choices)
@@ -66,7 +67,9 @@ class Field:
     def check(self, value: Any) -> Any:
         """The value if it fits, else ApiError 422 saying why."""
         if isinstance(self.kind, tuple):  # a string or an integer: checked as what it is
-            kind = next((k for k in self.kind if type(value) is k), None)
+            integral = isinstance(value, float) and value.is_integer()  # 832.0 is an integer
+            kind = int if integral and int in self.kind else type(value)
+            kind = kind if kind in self.kind else None
             if kind is None:
                 raise self.error(f"must be a string or an integer, got {json.dumps(value)[:60]}")
             bounds = (self.minimum, self.maximum) if kind is str else (0, None)

@@ -176,8 +176,11 @@ def test_downloads_retry_and_give_up(cdn, first_run):
     }
     limited = cdn.hits["/flickr/limited.jpg"]
     assert limited[1] - limited[0] >= 0.95  # Retry-After: 1 honoured
-    starts = sorted(t for times in cdn.hits.values() for t in times)
-    assert min(np.diff(starts)) >= 0.7 / RATE  # one host: requests spaced by the rate limit
+    # one host: requests spaced by the rate limit. Measured over every other arrival, so that
+    # one arrival stamped late on a busy machine (its gap before grows, the one after shrinks)
+    # cannot pass for two requests sent too close together
+    starts = np.sort([t for times in cdn.hits.values() for t in times])
+    assert min(starts[2:] - starts[:-2]) >= 1.4 / RATE
 
 
 def test_rerun_fetches_nothing_already_cached(cdn, first_run, tmp_path):

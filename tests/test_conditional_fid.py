@@ -7,15 +7,12 @@ import pytest
 import torch
 from fid_features import colour_stats
 from test_conditional import make_shapes
-from tiny_models import cpu_threads
+from tiny_models import class_checkpoint, cpu_threads
 
-from picodiff.checkpoint import save_checkpoint
 from picodiff.cli import main
 from picodiff.data import ImageStore
-from picodiff.diffusion import NoiseSchedule, SamplerSettings
+from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import fid_kid
-from picodiff.models import UNet, UNetConfig
-from picodiff.models.conditioning import ClassConditioning
 from picodiff.pixels import to_uint8
 from picodiff.sampling import open_checkpoint, sample_images
 
@@ -27,12 +24,7 @@ FEATURES = ["--features", "fid_features:colour_stats"]
 def shapes(tmp_path_factory):
     root = tmp_path_factory.mktemp("fid")
     store = make_shapes(root / "shapes", count=16)
-    torch.manual_seed(0)
-    net = UNet(UNetConfig.preset("tiny", image_channels=1, image_size=16, num_classes=2))
-    with torch.no_grad():
-        net.class_embed.weight.normal_(0, 1)
-    labels = ClassConditioning(("disc", "square"), "class")
-    save_checkpoint(root / "model", net, NoiseSchedule.cosine(20), conditioning=labels)
+    class_checkpoint(root / "model", ("disc", "square"), channels=1)
     return root, store
 
 

@@ -5,15 +5,12 @@ import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from test_serving_units import make_model
-from tiny_models import cpu_threads
+from tiny_models import class_checkpoint, cpu_threads
 
-from picodiff.checkpoint import load_checkpoint, save_checkpoint
-from picodiff.diffusion import NoiseSchedule, SamplerSettings
-from picodiff.models import UNet, UNetConfig
-from picodiff.models.conditioning import ClassConditioning
+from picodiff.checkpoint import load_checkpoint
+from picodiff.diffusion import SamplerSettings
 from picodiff.pixels import to_uint8
 from picodiff.provenance import read_provenance
 from picodiff.sampling import sample_images
@@ -26,16 +23,7 @@ LABELS = ("cat", "dog", "bird")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    net = UNet(UNetConfig.preset("tiny", image_size=16, num_classes=3))
-    with torch.no_grad():
-        net.class_embed.weight.normal_(0, 1)
-    save_checkpoint(
-        root / "pets",
-        net,
-        NoiseSchedule.cosine(20),
-        conditioning=ClassConditioning(LABELS, "class"),
-    )
+    class_checkpoint(root / "pets", LABELS)
     make_model(root, "plain", T=20)
     app = create_app({"models": root, "bundled_models": (), "reload_interval": 0})
     yield app.test_client(), root

@@ -15,47 +15,27 @@ import pytest
 import torch
 from live_server import Server
 from test_serving_units import make_model
-from web_helpers import CHROMIUM_ARGS, STATIC, artifacts_dir, chromium_path, missing
+from tiny_models import class_checkpoint
+from web_helpers import (
+    artifacts_dir,
+    chromium_browser,
+    require_built_page,
+)
 
 import picodiff
-from picodiff.checkpoint import save_checkpoint
-from picodiff.diffusion import NoiseSchedule
-from picodiff.models import UNet, UNetConfig
-from picodiff.models.conditioning import ClassConditioning
 
 LABELS = ("cat", "dog", "bird")
 LONG = 60_000  # ms: generous on a loaded 2-core machine
 
 
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright is not installed (pip install -e '.[test]')")
-    path = chromium_path()
-    if not path:
-        missing("Chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+browser = pytest.fixture(scope="module")(chromium_browser)
 
 
 def make_models(models: Path) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(0)
-        net = UNet(UNetConfig.preset("tiny", image_size=16, num_classes=len(LABELS)))
-        with torch.no_grad():
-            net.class_embed.weight.normal_(0, 1)
-        save_checkpoint(
-            models / "pets",
-            net,
-            NoiseSchedule.cosine(20),
-            conditioning=ClassConditioning(LABELS, "class"),
-        )
+        class_checkpoint(models / "pets", LABELS)
         make_model(models, "plain", T=20, seed=1)
     finally:
         torch.set_num_threads(threads)
@@ -63,8 +43,7 @@ def make_models(models: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not (STATIC / "index.html").is_file():
-        pytest.fail("the page is not built: run `npm run build` in frontend/")
+    require_built_page()
     root = tmp_path_factory.mktemp("conditional")
     models = root / "models"
     make_models(models)

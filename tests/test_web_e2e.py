@@ -14,15 +14,13 @@ import zipfile
 
 import pytest
 from web_helpers import (
-    CHROMIUM_ARGS,
-    STATIC,
     Server,
     artifacts_dir,
-    chromium_path,
+    chromium_browser,
     make_invalid_model,
     make_tiny_cascade,
     make_tiny_model,
-    missing,
+    require_built_page,
 )
 
 # what the page showed, recorded in the browser (a fast job can finish between two polls)
@@ -55,25 +53,12 @@ def post_json(server: Server, path: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright is not installed (pip install -e '.[test]')")
-    path = chromium_path()
-    if not path:
-        missing("Chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+browser = pytest.fixture(scope="module")(chromium_browser)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not (STATIC / "index.html").is_file():
-        pytest.fail("the page is not built: run `npm run build` in frontend/")
+    require_built_page()
     root = tmp_path_factory.mktemp("web")
     models = root / "models"
     make_tiny_model(models, "tiny-a", seed=0)

@@ -18,7 +18,11 @@ from live_server import Server
 from stores import make_disc_store
 from test_monitoring import recorded_stats
 from test_serving_units import make_model
-from web_helpers import CHROMIUM_ARGS, STATIC, artifacts_dir, chromium_path, missing
+from web_helpers import (
+    artifacts_dir,
+    chromium_browser,
+    require_built_page,
+)
 
 from picodiff.checkpoint import load_checkpoint, save_checkpoint
 
@@ -38,19 +42,7 @@ PIXELS = """canvas => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("Playwright is not installed (pip install -e '.[test]')")
-    path = chromium_path()
-    if not path:
-        missing("Chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+browser = pytest.fixture(scope="module")(chromium_browser)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +56,7 @@ def server(tmp_path_factory):
 
 
 def served(tmp_path_factory):
-    if not (STATIC / "index.html").is_file():
-        pytest.fail("the page is not built: run `npm run build` in frontend/")
+    require_built_page()
     root = tmp_path_factory.mktemp("health")
     store = make_disc_store(root / "discs", train=8, val=24)
     models = root / "models"

@@ -30,6 +30,24 @@ def tiny_checkpoint(
     )
 
 
+def class_checkpoint(
+    path: Path, labels: tuple[str, ...], channels: int = 3, T: int = 20, seed: int = 0
+) -> Path:
+    """A `tiny` 16 px class-conditional checkpoint with random weights and distinct class
+    embeddings (so that each label draws something else)."""
+    from picodiff.models.conditioning import ClassConditioning
+
+    torch.manual_seed(seed)
+    config = UNetConfig.preset(
+        "tiny", image_channels=channels, image_size=16, num_classes=len(labels)
+    )
+    net = UNet(config)
+    with torch.no_grad():
+        net.class_embed.weight.normal_(0, 1)
+    conditioning = ClassConditioning(tuple(labels), "class")
+    return save_checkpoint(path, net, NoiseSchedule.cosine(T), conditioning=conditioning)
+
+
 def cpu_threads(count: int = 1):
     """Pin torch's CPU thread count for a module's tests (restored afterwards).
 

@@ -144,3 +144,26 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("PICODIFF_ARTIFACTS") or ROOT / "tests" / "artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def chromium_browser():
+    """A module's headless Chromium, driven by Playwright (use as
+    `browser = pytest.fixture(scope="module")(chromium_browser)`); missing: skip, or fail
+    under CI=1."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed (pip install -e '.[test]')")
+    path = chromium_path()
+    if not path:
+        missing("Chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def require_built_page() -> None:
+    """Fail (never skip) when the page's bundle is missing: the tests serve what ships."""
+    if not (STATIC / "index.html").is_file():
+        pytest.fail("the page is not built: run `npm run build` in frontend/")

@@ -1,0 +1,149 @@
+"""How well a class-conditional model draws the class it is asked for, against guidance.
+
+    python bench/conditional.py runs/fashion-class --ref STORE              # n 100 per class
+    python bench/conditional.py MODEL --ref STORE --guidance 0 1 3 --n 50 --features digits
+
+For each guidance w: n images of every class (seeds (0, 0..n-1), the same for every w), the
+share of them that a classifier trained on the store's real training images assigns to the
+requested class with confidence >= 0.9, and FID per class (against the val images of that
+class) and overall (all classes' samples against the whole val split), with the standard
+Inception features unless --features says otherwise. The floor is the real val images: the
+classifier's share on them. --record writes the figures into the model's metadata
+(`conditional_quality`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from picodiff.data import ImageStore
+from picodiff.data.labels import class_labels
+from picodiff.diffusion import SamplerSettings
+from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
+from picodiff.pixels import to_uint8
+from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir, sample_images
+
+CONFIDENT = 0.9
+
+
+class Classifier(nn.Module):
+    """A small CNN on uint8 images [B, H, W, C]: what the real training images teach."""
+
+    def __init__(self, channels: int, classes: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(), nn.Linear(128, classes),
+        )  # fmt: skip
+
+    def forward(self, images: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5
+        return self.net(x - 1)
+
+
+def train_classifier(store: ImageStore, ids: np.ndarray, classes: int, steps: int) -> Classifier:
+    torch.manual_seed(0)
+    model = Classifier(store.channels, classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        rows = np.sort(rng.choice(len(store), min(128, len(store)), replace=False))
+        loss = nn.functional.cross_entropy(model(store.array[rows]), torch.from_numpy(ids[rows]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def recognised(classifier: Classifier, images: np.ndarray, label: int) -> float:
+    """The share of images assigned to `label` with probability >= CONFIDENT."""
+    with torch.inference_mode():
+        probs = torch.cat(
+            [classifier(images[i : i + 256]).softmax(1) for i in range(0, len(images), 256)]
+        )
+    return float(((probs.argmax(1) == label) & (probs.max(1).values >= CONFIDENT)).float().mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a class-conditional checkpoint or run folder")
+    parser.add_argument("--ref", type=Path, required=True, help="the store it was trained on")
+    parser.add_argument("--n", type=int, default=100, help="images per class and guidance")
+    parser.add_argument("--guidance", type=float, nargs="+", default=[0, 1, 2, 3, 5])
+    parser.add_argument(
+        "--features", default="inception", help="inception, digits or MODULE:CALLABLE"
+    )
+    parser.add_argument("--sampler", default="dpmpp2m")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--classifier-steps", type=int, default=1500)
+    parser.add_argument("--record", action="store_true", help="write into the model's metadata")
+    args = parser.parse_args()
+    checkpoint = open_checkpoint(args.model)
+    if checkpoint.conditioning is None:
+        raise SystemExit(f"{args.model} is not class-conditional")
+    labels = checkpoint.conditioning.labels
+    train, val = ImageStore(args.ref, "train"), ImageStore(args.ref, "val")
+    names, _, train_ids = class_labels(train, checkpoint.conditioning.field)
+    _, _, val_ids = class_labels(val, checkpoint.conditioning.field)
+    if tuple(names) != tuple(labels):
+        raise SystemExit(f"the store's labels {names} are not the model's {labels}")
+    started = time.perf_counter()
+    classifier = train_classifier(train, train_ids, len(labels), args.classifier_steps)
+    floor = [recognised(classifier, val.array[val_ids == k], k) for k in range(len(labels))]
+    print(f"classifier trained in {time.perf_counter() - started:.0f} s; real val images "
+          f"recognised: {np.mean(floor):.1%}", flush=True)  # fmt: skip
+    extractor = load_extractor(args.features)
+    everything, _ = reference_features(args.ref, "val", extractor)
+    per_class = [
+        reference_features(args.ref, "val", extractor, rows=np.flatnonzero(val_ids == k))[0]
+        for k in range(len(labels))
+    ]
+    settings = SamplerSettings(args.sampler, args.steps)  # type: ignore[arg-type]
+    results = {
+        "n_per_class": args.n,
+        "features": args.features,
+        "real_recognised": float(np.mean(floor)),
+    }
+    print(f"\n| guidance | recognised (>= {CONFIDENT}) | FID overall | FID per class (mean) |")
+    print("|---:|---:|---:|---:|")
+    for w in args.guidance:
+        shares, fids, features = [], [], []
+        for k in range(len(labels)):
+            drawn = sample_images(
+                checkpoint, range(args.n), settings, labels=[k] * args.n, guidance=w
+            )
+            images = to_uint8(drawn)
+            shares.append(recognised(classifier, images, k))
+            fake = extract(extractor, [images])
+            features.append(fake)
+            fids.append(fid_kid(per_class[k], fake)["fid"])
+        overall = fid_kid(everything, torch.cat(features))["fid"]
+        results[f"guidance {w:g}"] = {
+            "recognised": float(np.mean(shares)),
+            "recognised_per_class": dict(zip(labels, shares)),
+            "fid": overall,
+            "fid_per_class": dict(zip(labels, fids)),
+        }
+        print(
+            f"| {w:g} | {np.mean(shares):.1%} | {overall:.2f} | {np.mean(fids):.2f} |", flush=True
+        )
+    print(json.dumps(results, indent=2))
+    if args.record:
+        path = resolve_checkpoint_dir(args.model) / "config.json"
+        config = json.loads(path.read_text())
+        config["metadata"]["conditional_quality"] = results
+        path.write_text(json.dumps(config, indent=2))
+        print(f"recorded in {path}")
+
+
+if __name__ == "__main__":
+    main()

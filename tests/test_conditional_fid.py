@@ -50,6 +50,20 @@ def test_the_fid_of_one_class_is_against_that_class(shapes, tmp_path):
     assert written["fid"] == pytest.approx(fid_kid(real.double(), fake.double())["fid"], rel=1e-6)
 
 
+def test_a_class_is_read_from_the_whole_split_s_cached_features(shapes, tmp_path):
+    root, store = shapes
+    args = ["fid", "--samples", str(root / "model"), "--ref", str(store), "--n", "4", *FEATURES]
+    figures = []
+    for extra in (["--label", "disc"], [], ["--label", "disc"]):  # the second caches val
+        report = tmp_path / f"fid{len(figures)}.json"
+        assert main([*args, *extra, "--steps", "3", "--report", str(report), "--quiet"]) == 0
+        figures.append(json.loads(report.read_text()))
+    first, whole, again = figures
+    assert not whole["reference"]["cached"] and again["reference"]["cached"]
+    assert again["reference"]["n"] == first["reference"]["n"] == 8
+    assert again["fid"] == pytest.approx(first["fid"], rel=1e-9)
+
+
 def test_report_takes_a_label(shapes, tmp_path):
     root, store = shapes
     out = tmp_path / "report"

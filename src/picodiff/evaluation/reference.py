@@ -55,12 +55,40 @@ def reference_feature_steps(
     rows: np.ndarray | None = None,
 ) -> Generator[None, None, tuple[torch.Tensor, bool]]:
     """`reference_features` as a generator that yields after every `chunk` images it computes
-    (nothing when they are cached), so it can run a little at a time."""
+    (nothing when they are cached), so it can run a little at a time. Rows of a split whose
+    whole features are cached are taken from those."""
     store = ImageStore(store_path, split)
+    if rows is not None:
+        whole = _cached(store, split, extractor, len(store), {})
+        if whole is not None:
+            chosen = np.asarray(rows)[: len(rows) if limit is None else limit]
+            return whole[torch.from_numpy(chosen)], True
     chosen = np.arange(len(store)) if rows is None else np.asarray(rows)
     chosen = chosen[: len(chosen) if limit is None else limit]
     n = len(chosen)
     subset = {} if rows is None else {"rows": digest(chosen.tobytes())}
+    found = _cached(store, split, extractor, n, subset)
+    if found is not None:
+        return found, True
+    parts = []
+    for start in range(0, n, chunk):
+        part = chosen[start : start + chunk]
+        batch = store.array[start : start + len(part)] if rows is None else store.array[part]
+        parts.append(extract(extractor, [batch]))
+        yield
+    features = torch.cat(parts)
+    key, places = _cache_key(store, split, extractor, n, subset)
+    for path in places:
+        try:
+            save_tensors(path, {"features": features}, key)
+            break
+        except OSError:
+            continue
+    return features, False
+
+
+def _cache_key(store: ImageStore, split: str, extractor, n: int, subset: dict):
+    """What a cache file must record to hold these features, and where it may be."""
     key = {
         "store": store_fingerprint(store),
         "split": split,
@@ -69,26 +97,17 @@ def reference_feature_steps(
         "extractor_fingerprint": extractor.fingerprint(),
         **subset,
     }
-    places = cache_paths(store.path, split, extractor.name, subset.get("rows"))
+    return key, cache_paths(store.path, split, extractor.name, subset.get("rows"))
+
+
+def _cached(store: ImageStore, split: str, extractor, n: int, subset: dict) -> torch.Tensor | None:
+    key, places = _cache_key(store, split, extractor, n, subset)
     for path in places:
         if path.exists():
             tensors, metadata = load_tensors(path)
             if metadata == key:
-                return tensors["features"], True
-    parts = []
-    for start in range(0, n, chunk):
-        part = chosen[start : start + chunk]
-        batch = store.array[start : start + len(part)] if rows is None else store.array[part]
-        parts.append(extract(extractor, [batch]))
-        yield
-    features = torch.cat(parts)
-    for path in places:
-        try:
-            save_tensors(path, {"features": features}, key)
-            break
-        except OSError:
-            continue
-    return features, False
+                return tensors["features"]
+    return None
 
 
 def cache_paths(

@@ -9,7 +9,7 @@ requested class with confidence >= 0.9, and FID per class (against the val image
 class) and overall (all classes' samples against the whole val split), with the standard
 Inception features unless --features says otherwise. The floor is the real val images: the
 classifier's share on them. --record writes the figures into the model's metadata
-(`conditional_quality`).
+(`conditional_quality`); --grid draws a row of 8 samples per class at --grid-guidance.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from picodiff.data import ImageStore
 from picodiff.data.labels import class_labels
 from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
-from picodiff.pixels import to_uint8
+from picodiff.pixels import make_grid, save_png, to_uint8
+from picodiff.provenance import provenance
 from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir, sample_images
 
 CONFIDENT = 0.9
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--classifier-steps", type=int, default=1500)
     parser.add_argument("--record", action="store_true", help="write into the model's metadata")
+    parser.add_argument("--grid", type=Path, help="a PNG: a row per class, at --grid-guidance")
+    parser.add_argument("--grid-guidance", type=float, default=3.0)
     args = parser.parse_args()
     checkpoint = open_checkpoint(args.model)
     if checkpoint.conditioning is None:
@@ -116,12 +119,13 @@ def main() -> None:
     print(f"\n| guidance | recognised (>= {CONFIDENT}) | FID overall | FID per class (mean) |")
     print("|---:|---:|---:|---:|")
     for w in args.guidance:
-        shares, fids, features = [], [], []
+        shares, fids, features, rows = [], [], [], []
         for k in range(len(labels)):
             drawn = sample_images(
                 checkpoint, range(args.n), settings, labels=[k] * args.n, guidance=w
             )
             images = to_uint8(drawn)
+            rows.append(images[:8])
             shares.append(recognised(classifier, images, k))
             fake = extract(extractor, [images])
             features.append(fake)
@@ -136,6 +140,9 @@ def main() -> None:
         print(
             f"| {w:g} | {np.mean(shares):.1%} | {overall:.2f} | {np.mean(fids):.2f} |", flush=True
         )
+        if args.grid and w == args.grid_guidance:
+            made = provenance(model=args.model, guidance=w, labels=list(labels), index=0, count=8)
+            save_png(args.grid, make_grid(np.concatenate(rows), ncols=len(rows[0])), made)
     print(json.dumps(results, indent=2))
     if args.record:
         path = resolve_checkpoint_dir(args.model) / "config.json"

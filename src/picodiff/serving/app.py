@@ -68,7 +68,7 @@ def build_services(config: ServeConfig) -> Services:
         batching=config.batching,  # type: ignore[arg-type]
         health=health,
     )
-    rollouts = Rollouts.load(config.rollout, manager, metrics, health.live_fid)
+    rollouts = Rollouts.load(config.rollout, manager, metrics, live_fid=health.live_fid)
     queue.listeners += [rollouts.record, health.record, _log_job]
     if config.quality_check_every:
         queue.background = QualityChecks(

@@ -45,6 +45,7 @@ from ..diffusion import NoiseSchedule, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
 from ..models.batching import default_micro_batch
+from ..models.conditioning import ClassConditioning
 from ..sampling.cascade import check_aug_level, check_chain
 from ..sampling.monitor import check_output_stats
 
@@ -81,10 +82,15 @@ class ModelEntry:
     reference_split: str = "val"
     features: str = "inception"
     output_stats: dict[str, Any] | None = None
-    conditioning: dict[str, Any] | None = None  # a class-conditional model's labels
+    conditioning: ClassConditioning | None = None  # a class-conditional model's labels
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
     stages: tuple[dict[str, Any], ...] = ()  # a cascade's stages, as GET /api/models shows them
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(name, version): what monitoring keeps figures by (and labels its gauges with)."""
+        return self.name, self.version or ""
 
     @property
     def file_size(self) -> int:
@@ -109,7 +115,7 @@ class ModelEntry:
             "file_size": self.file_size,
             "fid": self.fid,
             "fid_threshold": self.fid_threshold,
-            "conditioning": self.conditioning,
+            "conditioning": self.conditioning and self.conditioning.to_dict(),
             "warnings": list(self.warnings),
             "stages": list(self.stages),
         }
@@ -247,9 +253,7 @@ def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNe
     fields = _describe_model(
         model, spec.schedule, spec.prediction, spec.metadata, spec.weights_file()
     )
-    if spec.conditioning is not None:
-        fields["conditioning"] = spec.conditioning.to_dict()
-    return fields, spec.model
+    return {**fields, "conditioning": spec.conditioning}, spec.model
 
 
 def _inspect_cascade(path: Path) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class Health:
 
     def checked(self, entry: ModelEntry, result: dict[str, Any]) -> None:
         """Record a quality check's result ({"fid", "kid", "n", "finished", ...})."""
-        labels = (entry.name, entry.version or "")
+        labels = entry.key
         with self._lock:
             self._checks.setdefault(labels, deque(maxlen=self.history)).append(result)
         self._set(self.metrics.quality_fid, labels, result["fid"])
@@ -64,7 +64,7 @@ class Health:
 
     def check_failed(self, entry: ModelEntry, reason: str) -> None:
         with self._lock:
-            self._failures[(entry.name, entry.version or "")] = {
+            self._failures[entry.key] = {
                 "reason": reason,
                 "at": time.time(),
             }
@@ -74,12 +74,12 @@ class Health:
         if entry is None:
             return None
         with self._lock:
-            checks = self._checks.get((entry.name, entry.version or ""))
+            checks = self._checks.get(entry.key)
             return checks[-1]["fid"] if checks else None
 
     def describe(self, entry: ModelEntry) -> dict[str, Any]:
         """The `health` field of a model in GET /api/models."""
-        labels = (entry.name, entry.version or "")
+        labels = entry.key
         with self._lock:
             monitor = self._monitors.get(labels) or OutputMonitor(entry.output_stats)
             checks = list(self._checks.get(labels, ()))
@@ -102,9 +102,9 @@ class Health:
         model's counters at 0 (so that a first failure is an increase), and drop the gauges
         of versions no longer served."""
         m = self.metrics
-        served = {(e.name, e.version or "") for e in entries if e.valid}
+        served = {e.key for e in entries if e.valid}
         for entry in (e for e in entries if e.valid):
-            labels = (entry.name, entry.version or "")
+            labels = entry.key
             for gauge, value in (
                 (m.recorded_fid, entry.fid),
                 (m.fid_threshold, entry.fid_threshold),
@@ -124,13 +124,13 @@ class Health:
                 del self._monitors[stale]
 
     def _monitor(self, entry: ModelEntry) -> OutputMonitor:
-        labels = (entry.name, entry.version or "")
+        labels = entry.key
         if labels not in self._monitors:
             self._monitors[labels] = OutputMonitor(entry.output_stats)
         return self._monitors[labels]
 
     def _export_outputs(self, entry: ModelEntry, state: dict[str, Any]) -> None:
-        m, labels, outputs = self.metrics, (entry.name, entry.version or ""), state["outputs"]
+        m, labels, outputs = self.metrics, entry.key, state["outputs"]
         if state["drift"] is not None:
             self._set(m.output_drift, labels, state["drift"])
         if outputs is None:

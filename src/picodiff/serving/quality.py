@@ -76,7 +76,7 @@ class QualityChecks:
                 entry = self._due()
                 if entry is None:
                     return False
-                self._last[_key(entry)] = time.time()
+                self._last[entry.key] = time.time()
                 self._running = (entry, device, self._check(entry, device))
             entry, owner, steps = self._running
             if owner != device:
@@ -99,7 +99,7 @@ class QualityChecks:
         for entry in self.manager.entries():
             if not entry.valid or entry.reference is None or entry.kind == "cascade":
                 continue
-            due = self._last.get(_key(entry), -float("inf")) + self.every
+            due = self._last.get(entry.key, -float("inf")) + self.every
             if due <= now and (best is None or due < best[0]):
                 best = (due, entry)
         return best[1] if best else None
@@ -164,7 +164,3 @@ def _one_call_per_unit(steps, micro_batch: int) -> Generator[None, None, torch.T
             call = steps.send(output)
         except StopIteration as done:
             return done.value
-
-
-def _key(entry: ModelEntry) -> tuple[str, str]:
-    return entry.name, entry.version or ""

@@ -166,8 +166,8 @@ class GenerationQueue:
         """New cohorts: rows of waiting jobs, least served client first, that may join now
         (a job already drawing on another device stays there)."""
         with self._cond:
-            idle = self.background is None or not self.background.pending(device)
-            if not resident and idle:
+            background = self.background
+            if not resident and (background is None or not background.pending(device)):
                 self._cond.wait_for(lambda: self._stop.is_set() or self._ready(), timeout=1.0)
             ready = [j for j in self._ready() if self._pinned.get(j, (device,))[0] == device]
             if not ready or (resident and self.batching != "step"):

@@ -212,6 +212,8 @@ class Rollouts:
         state_file: Path | None = None,
         live_fid: Callable[[ModelEntry | None], float | None] = lambda entry: None,
     ):
+        """`live_fid(entry)` gives a model version's latest quality-check FID, judged instead of
+        the recorded one."""
         self.rollouts, self.manager, self.metrics = rollouts, manager, metrics
         self.state_file, self.live_fid = state_file, live_fid
         self._lock = threading.Lock()
@@ -221,12 +223,11 @@ class Rollouts:
             self._judge(rollout)
 
     @classmethod
-    def load(cls, path: Path | None, manager: ModelManager, metrics: Metrics, live_fid=None):
-        """The rollouts of a rollout file (none without one); `live_fid(entry)` gives a
-        model version's latest quality-check FID, judged instead of the recorded one."""
+    def load(cls, path: Path | None, manager: ModelManager, metrics: Metrics, **options):
+        """The rollouts of a rollout file (none without one); options: `live_fid`."""
         rollouts = parse_rollouts(path, {e.name for e in manager.entries()}) if path else {}
         state = Path(path).with_name(Path(path).name + ".state.json") if path else None
-        return cls(rollouts, manager, metrics, state, live_fid or (lambda entry: None))
+        return cls(rollouts, manager, metrics, state, **options)
 
     def stable_of(self, alias: str) -> str:
         return self.rollouts[alias].stable
@@ -309,12 +310,12 @@ class Rollouts:
 
     def _fids(self, rollout: Rollout) -> dict[str, float | None]:
         """Each model's FID: its latest quality check's, else the recorded one."""
-        entries = {n: self.manager.entry(n) for n in (rollout.stable, rollout.candidate)}
-        fids = {name: self.live_fid(entry) for name, entry in entries.items()}
-        return {
-            name: entry.fid if fids[name] is None and entry else fids[name]
-            for name, entry in entries.items()
-        }
+        fids = {}
+        for name in (rollout.stable, rollout.candidate):
+            entry = self.manager.entry(name)
+            live = self.live_fid(entry)
+            fids[name] = live if live is not None else entry and entry.fid
+        return fids
 
 
 def parse_rollouts(path: Path, models: set[str]) -> dict[str, Rollout]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
-from ..models.conditioning import DEFAULT_GUIDANCE, ClassConditioning
+from ..models.conditioning import DEFAULT_GUIDANCE
 from .catalog import ModelEntry
 from .config import ServeConfig
 
@@ -189,13 +189,13 @@ class GenerateRequest:
             raise ApiError(
                 422, f"model {entry.name!r} is not class-conditional; drop label", "label"
             )
-        labels = ClassConditioning(tuple(entry.conditioning["labels"]))
         try:
-            index = labels.index(self.label)
+            index = entry.conditioning.index(self.label)
         except ValueError as err:
             raise ApiError(422, f"label: {err}", "label") from None
         guidance = DEFAULT_GUIDANCE if self.guidance is None else self.guidance
-        return {"label_index": index, "label_name": labels.labels[index], "guidance": guidance}
+        name = entry.conditioning.labels[index]
+        return {"label_index": index, "label_name": name, "guidance": guidance}
 
     def condition(self, rows: int) -> dict[str, Any]:
         """The engine's `labels` and `guidance` for `rows` images of this request."""

@@ -11,7 +11,7 @@ import numpy as np
 from ..data import ImageStore
 from ..errors import UserError
 from ..evaluation.inception import PROTOCOLS
-from .sampling_options import check_counts
+from .sampling_options import check_counts, condition_from
 
 
 def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,12 +76,8 @@ def class_rows(args: argparse.Namespace, store: ImageStore, model: Path):
     from ..sampling import resolve_checkpoint_dir
 
     conditioning = read_spec(resolve_checkpoint_dir(model)).conditioning
-    if conditioning is None:
-        raise UserError(f"{model}: this model is not class-conditional; drop --label")
-    try:
-        name = conditioning.labels[conditioning.index(args.label)]
-    except ValueError as err:
-        raise UserError(f"--label: {err}") from None
+    label = condition_from(args, conditioning, model)["label"]
+    name = conditioning.labels[label]  # type: ignore[union-attr]
     names, field, ids = class_labels(store, conditioning.field)
     if name not in names:
         raise UserError(f"{args.ref} ({args.split}) has no images labelled {name!r} in {field!r}")

@@ -35,6 +35,7 @@ from .sampling_options import (
     add_condition_arguments,
     add_sampler_arguments,
     condition_from,
+    described,
     open_model,
 )
 
@@ -113,7 +114,7 @@ def _sample_features(args, extractor, channels: int):
         return features, {"kind": "folder", "path": str(args.samples)}
     device = pick_device(args.device)
     checkpoint, settings = open_model(args, args.samples, device)
-    condition = condition_from(args, checkpoint)
+    condition = condition_from(args, checkpoint.conditioning, checkpoint.path)
     if checkpoint.config.image_channels != channels:
         raise UserError(
             f"{args.samples} draws {checkpoint.config.image_channels}-channel "
@@ -130,17 +131,13 @@ def _sample_features(args, extractor, channels: int):
         progress=not args.quiet,
         **condition,
     )
-    labelled = {}
-    if condition:
-        name = checkpoint.conditioning.labels[condition["label"]]  # type: ignore[union-attr]
-        labelled = {"label": name, "guidance": condition["guidance"]}
     description = {
         "kind": "checkpoint",
         "path": str(checkpoint.path),
         "ema": not args.no_ema,
         **settings.describe(),
         "seed": args.seed,
-        **labelled,
+        **described(checkpoint.conditioning, condition),
         "seconds_per_image": drawn.seconds / args.n,
     }
     return drawn.features, description

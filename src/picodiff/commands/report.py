@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}: draws {checkpoint.config.image_channels}-channel images, "
                 f"{args.ref} holds {store.channels}"
             )
-    conditions = [condition_from(args, checkpoint) for checkpoint, _ in opened]
+    conditions = [condition_from(args, c.conditioning, c.path) for c, _ in opened]
     rows = class_rows(args, store, args.runs[0]) if args.runs else None
     extractor, real, _ = load_reference(args, rows)
     names = model_names(args.runs)
@@ -114,8 +114,16 @@ def _evaluate(args, name, checkpoint, settings, extractor, real, device, conditi
         **condition,
     )
     metrics = fid_kid(real, drawn.features)
+    seconds = drawn.seconds / args.n
     return model_result(
-        name, str(checkpoint.path), checkpoint, metrics, drawn.seconds / args.n, drawn.first
+        name,
+        str(checkpoint.path),
+        checkpoint,
+        metrics,
+        seconds,
+        drawn.first,
+        settings=settings,
+        seed=args.seed,
     )
 
 

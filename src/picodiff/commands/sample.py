@@ -43,6 +43,7 @@ from .sampling_options import (
     add_sampler_arguments,
     check_counts,
     condition_from,
+    described,
     open_model,
 )
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return run_cascade(args)
     device = pick_device(args.device)
     checkpoint, settings = open_model(args, args.checkpoint, device)
-    condition = condition_from(args, checkpoint)
+    condition = condition_from(args, checkpoint.conditioning, checkpoint.path)
     dist = Distributed.from_env(device)  # all processes meet here, after their checks
     micro_batch = args.micro_batch or default_micro_batch(device)
     indices = shard_range(args.n, micro_batch, dist.rank, dist.world_size)
@@ -95,17 +96,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _provenance(args, checkpoint, settings, condition: dict) -> dict:
     """The PNG chunk of every image drawn (write_images adds each one's index)."""
-    labels = {}
-    if condition:
-        name = checkpoint.conditioning.labels[condition["label"]]  # type: ignore[union-attr]
-        labels = {"label": name, "guidance": condition["guidance"]}
     return provenance(
         model=model_name(checkpoint.path),
         version=model_version(checkpoint),
         seed=args.seed,
         ema=not args.no_ema,
         **settings.describe(),  # sampler, steps, eta, spacing
-        **labels,
+        **described(checkpoint.conditioning, condition),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import UserError
-from ..models.conditioning import DEFAULT_GUIDANCE
+from ..models.conditioning import DEFAULT_GUIDANCE, ClassConditioning
 from ..sampling import LegacyOptions, open_checkpoint
 
 STEPS_HELP = (
@@ -64,22 +64,31 @@ def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def condition_from(args: argparse.Namespace, checkpoint: Checkpoint) -> dict:
-    """sample_images' `label` and `guidance` from --label / --guidance ({} without them)."""
+def condition_from(args: argparse.Namespace, conditioning: ClassConditioning | None, where) -> dict:
+    """sample_images' `label` and `guidance` from --label / --guidance ({} without them) for
+    the model at `where` with that conditioning."""
     if args.label is None:
         if args.guidance is not None:
             raise UserError("--guidance needs --label (the class to guide towards)")
         return {}
-    if checkpoint.conditioning is None:
-        raise UserError(f"{checkpoint.path}: this model is not class-conditional; drop --label")
+    if conditioning is None:
+        raise UserError(f"{where}: this model is not class-conditional; drop --label")
     try:
-        label = checkpoint.conditioning.index(args.label)
+        label = conditioning.index(args.label)
     except ValueError as err:
         raise UserError(f"--label: {err}") from None
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     if not guidance >= 0 or guidance == float("inf"):
         raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
     return {"label": label, "guidance": guidance}
+
+
+def described(conditioning: ClassConditioning | None, condition: dict) -> dict:
+    """A condition as reports and provenance record it: the label's name and the guidance."""
+    if not condition:
+        return {}
+    name = conditioning.labels[condition["label"]]  # type: ignore[union-attr]
+    return {"label": name, "guidance": condition["guidance"]}
 
 
 def check_counts(args: argparse.Namespace) -> None:

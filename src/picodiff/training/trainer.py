@@ -77,7 +77,7 @@ class Trainer:
         self.schedule = build_schedule(config)
         self.superres = make_conditioning(config, self.schedule)
         self.validator = self._make_validator()
-        self._output_stats: tuple[int, dict] | None = None  # (step, stats of its samples)
+        self._drawn: tuple[int, list, dict] | None = None  # (step, grid rows, their stats)
         self.fid = FidMonitor(config, self.store.channels) if config.fid_every else None
         self._check_parallel_split()
         self._check_memory()
@@ -313,9 +313,8 @@ class Trainer:
     def _sample_grid(self) -> None:
         """A grid from the EMA weights and a fixed seed; for super-resolution, rows of
         (bicubic upsampling of the input, the model's output, the original)."""
-        rows = self._samples()
+        rows, stats = self._samples()
         grid = make_grid(to_uint8(torch.cat([r.cpu() for r in rows])), ncols=len(rows[0]))
-        stats = self._current_output_stats()
         made = provenance(
             model=f"{self.run.path.name}/step-{self.progress.step:07d}",
             sampler=stats["sampler"],
@@ -327,8 +326,15 @@ class Trainer:
         )
         save_png(self.run.samples / f"step-{self.progress.step:07d}.png", grid, made)
 
-    def _samples(self) -> list[torch.Tensor]:
-        """The grid's rows; records the statistics of the drawn images (`_output_stats`)."""
+    def _samples(self) -> tuple[list[torch.Tensor], dict]:
+        """The grid's rows and the statistics of the drawn images (see
+        `picodiff.sampling.monitor`; the server compares its outputs with them), drawn once
+        per step from the EMA weights: the grid and the checkpoint saved at a step share them."""
+        if self._drawn is None or self._drawn[0] != self.progress.step:
+            self._drawn = (self.progress.step, *self._draw_samples())
+        return self._drawn[1], self._drawn[2]
+
+    def _draw_samples(self) -> tuple[list[torch.Tensor], dict]:
         cfg = self.cfg
         ema = Checkpoint(self._ema_model(), self.schedule, cfg.prediction)
         settings = SamplerSettings(cfg.sample_method, cfg.sample_steps)  # type: ignore[arg-type]
@@ -364,18 +370,7 @@ class Trainer:
             rows = [bicubic, drawn, truth]
         stats = summarize([BatchStats.of(drawn.cpu(), probe)])
         resolved = settings.resolve(self.schedule.T)
-        self._output_stats = (
-            self.progress.step,
-            {**stats, "sampler": resolved.sampler, "steps": resolved.steps},  # type: ignore
-        )
-        return rows
-
-    def _current_output_stats(self) -> dict:
-        """The statistics of samples drawn from the weights being saved (see
-        `picodiff.sampling.monitor`; the server compares its outputs with them)."""
-        if self._output_stats is None or self._output_stats[0] != self.progress.step:
-            self._samples()
-        return self._output_stats[1]  # type: ignore[index]
+        return rows, {**stats, "sampler": resolved.sampler, "steps": resolved.steps}  # type: ignore
 
     def _metadata(self) -> dict:
         p, cfg = self.progress, self.cfg
@@ -390,7 +385,7 @@ class Trainer:
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
             # what the server's quality checks compare with, and its outputs' statistics
             "reference": str(self.store.path.resolve()),
-            "output_stats": self._current_output_stats(),
+            "output_stats": self._samples()[1],
         }
         if self.superres:
             metadata["superres"] = {

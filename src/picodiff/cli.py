@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fid": ("picodiff.commands.fid", "FID and KID of samples against a dataset store"),
     "report": ("picodiff.commands.report", "compare model versions side by side (HTML, markdown)"),
     "serve": ("picodiff.commands.serve", "serve models over a REST API (and the web page)"),
+    "worker": ("picodiff.commands.worker", "draw a cluster's jobs (Redis) on one device"),
     "convert-pb2025": (
         "picodiff.commands.convert_pb2025",
         "turn a .pth of the 2025 Pico-Banana student project into a checkpoint",

@@ -8,6 +8,7 @@ Examples:
     picodiff serve
     picodiff serve --models runs/best --port 9000 --max-batch 16
     picodiff serve --rollout rollout.yaml
+    picodiff serve --broker redis://127.0.0.1:6379/0 --port 8001   # an API replica, no models
     curl -X POST 'http://127.0.0.1:8000/api/generate?wait=true' \\
          -H 'Content-Type: application/json' -d '{"model": "NAME", "n": 4, "seed": 0}'
 """
@@ -73,6 +74,21 @@ OPTIONS = [
         "--quality-n images, drawn in idle time only (e.g. 30m, 1h; 0 = never)",
     ),
     ("--quality-n", int, "images per quality check"),
+    (
+        "--broker",
+        str,
+        "redis://HOST:PORT/DB: run as an API replica of a cluster: jobs, progress, images and "
+        "rollout state live in Redis and `picodiff worker` processes draw them (no models are "
+        "loaded here)",
+    ),
+    (
+        "--trusted-proxy",
+        str,
+        "address of a reverse proxy (nginx) whose X-Forwarded-For names the client (limits and "
+        "fair shares are per client address)",
+    ),
+    ("--broker-timeout", float, "seconds any call to the broker may take before a 503"),
+    ("--result-ttl", _duration, "how long a finished job's status and images stay in the broker"),
 ]
 
 
@@ -148,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
             cleanup_interval=max(1.0, min(30.0, config.idle_timeout / 2)),
             max_request_body_size=config.max_body_bytes,  # refused before it is read
             channel_request_lookahead=1,  # lets a waiting request notice its client leave
+            **_proxy_options(config.trusted_proxy),
         )
     except OSError as err:
         raise UserError(
@@ -155,13 +172,28 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     services = app.extensions["picodiff"]
     port = server.effective_port  # type: ignore[union-attr]
-    _print_startup(config, port, services.manager.entries())
-    _print_rollouts(services.rollouts.describe())
+    if config.broker:
+        _print_replica(config, port)
+    else:
+        _print_startup(config, port, services.manager.entries())
+        _print_rollouts(services.rollouts.describe())
     try:
         server.run()
     finally:
         services.close()
     return 0
+
+
+def _proxy_options(proxy: str | None) -> dict:
+    """waitress's: the client address from X-Forwarded-For, only when sent by `proxy`."""
+    if proxy is None:
+        return {}
+    return {
+        "trusted_proxy": proxy,
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": {"x-forwarded-for"},
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 def _allow_open_files(count: int) -> None:
@@ -187,7 +219,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         raise UserError(str(err)) from None
 
 
-def _print_startup(config: ServeConfig, port: int, entries: list[ModelEntry]) -> None:
+def _print_address(config: ServeConfig, port: int) -> None:
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(
         f"picodiff serve: http://{host}:{port}/  (API /api, docs /api/openapi.json, "
@@ -196,6 +228,23 @@ def _print_startup(config: ServeConfig, port: int, entries: list[ModelEntry]) ->
     )
     if not is_loopback(config.host):
         print(f"warning: listening on {config.host}: reachable from other machines", flush=True)
+
+
+def _print_replica(config: ServeConfig, port: int) -> None:
+    from ..serving.broker import Broker, BrokerDown
+
+    _print_address(config, port)
+    broker = Broker(config.broker, config.broker_timeout)  # type: ignore[arg-type]
+    try:
+        workers = broker.workers()
+        state = f"{len(workers)} live worker(s)"
+    except BrokerDown as err:
+        state = f"not reachable yet ({err}); requests get 503 until it is"
+    print(f"API replica of broker {broker.safe_url}: {state}", flush=True)
+
+
+def _print_startup(config: ServeConfig, port: int, entries: list[ModelEntry]) -> None:
+    _print_address(config, port)
     roots = ", ".join(str(root) for root in config.roots if root.is_dir()) or "none found"
     valid = sum(e.valid for e in entries)
     print(f"models ({valid} valid, {len(entries) - valid} invalid; from {roots}):", flush=True)

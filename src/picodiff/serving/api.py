@@ -11,12 +11,13 @@ from werkzeug.routing import BaseConverter
 
 from .. import __version__
 from ..diffusion import default_steps
+from .broker import BrokerDown
 from .catalog import RESERVED_NAMES
 from .clients import Client
 from .jobs import Job
 from .logs import log_event
 from .openapi import openapi_document
-from .sse import POLL_SECONDS, job_events
+from .sse import POLL_SECONDS
 from .validation import ApiError, parse_flag, parse_generate, parse_json
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -41,11 +42,43 @@ def health():
 
 @api.get("/ready")
 def ready():
+    """200 when requests can be served: a worker alive and a valid model (?model=NAME: a
+    worker alive for that model); else 503 with the reason."""
     svc = services()
-    workers = all(worker.is_alive() for worker in svc.queue.workers) and bool(svc.queue.workers)
-    valid = sum(entry.valid for entry in svc.manager.entries())
-    body = {"ready": workers and valid > 0, "workers": workers, "valid_models": valid}
+    wanted = request.args.get("model")
+    if svc.broker is not None:
+        body = _cluster_ready(svc, wanted)
+    else:
+        workers = bool(svc.queue.workers) and all(w.is_alive() for w in svc.queue.workers)
+        names = {entry.name for entry in svc.manager.entries() if entry.valid}
+        body = {"ready": workers and bool(names), "workers": workers, "valid_models": len(names)}
+        if not workers:
+            body["reason"] = "the sampling worker stopped"
+        elif wanted is not None and wanted not in names:
+            body.update(ready=False, reason=f"no valid model named {wanted!r}")
+        elif not names:
+            body["reason"] = "no valid model found"
     return body, 200 if body["ready"] else 503
+
+
+def _cluster_ready(svc, wanted: str | None) -> dict:
+    try:
+        svc.broker.ping()
+        workers = svc.broker.workers()
+    except BrokerDown as err:
+        return {"ready": False, "broker": "unreachable", "reason": str(err)}
+    names = {m["entry"]["name"] for w in workers for m in w["models"]}
+    body = {
+        "ready": bool(names),
+        "broker": "ok",
+        "workers": len(workers),
+        "valid_models": len(names),
+    }
+    if wanted is not None and wanted not in names:
+        body.update(ready=False, reason=f"no live worker serves model {wanted!r}")
+    elif not names:
+        body["reason"] = "no live worker" if not workers else "no worker holds a valid model"
+    return body
 
 
 @api.get("/models")
@@ -156,6 +189,7 @@ def _wait(job: Job):
     """Hold the request until the job finishes or wait_timeout passes; a client that goes away
     cancels its job (it was never told the job's id)."""
     svc = services()
+    job = svc.jobs.get(job.id) or job  # an API replica's job is the one in the broker
     finished = _until_finished(job, svc.config.wait_timeout, client_gone())
     if finished is None:
         svc.queue.cancel(job)
@@ -216,7 +250,7 @@ def cancel_job(job_id: str):
         )
     if not services().queue.cancel(job):
         raise ApiError(409, f"job {job_id} is already {job.status}")
-    return job.summary()
+    return _job(job_id).summary()
 
 
 @api.get("/jobs/<job_id>/events")
@@ -224,7 +258,7 @@ def job_event_stream(job_id: str):
     job = _job(job_id)
     release = services().streams.acquire(Client.of(request))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    events = job_events(job, gone=client_gone())
+    events = services().jobs.events(job, request.headers.get("Last-Event-ID"), client_gone())
     response = Response(events, mimetype="text/event-stream", headers=headers)
     response.call_on_close(release)
     return response
@@ -235,7 +269,7 @@ def job_image(job_id: str, index: int):
     job = _job(job_id)
     if index >= job.request.n:
         raise ApiError(404, f"job {job_id} has {job.request.n} image(s), numbered from 0")
-    image = job.images[index]
+    image = services().jobs.image(job, index) if job.images[index] is not None else None
     if image is None:
         raise ApiError(409, f"image {index} of job {job_id} is not ready (job {job.status})")
     return Response(image, mimetype="image/png", headers={"Cache-Control": "max-age=3600"})

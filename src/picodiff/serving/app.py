@@ -19,6 +19,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .api import ModelName, api
+from .broker import Broker
 from .clients import Slots
 from .config import ServeConfig
 from .errors import HTTP_METHODS, register_error_handlers
@@ -30,6 +31,7 @@ from .metrics import Metrics
 from .origin import HostPolicy
 from .quality import QualityChecks
 from .queue import GenerationQueue
+from .remote import Cluster, RemoteCatalog, RemoteHealth, RemoteJobs, RemoteQueue
 from .rollout import Rollouts
 from .validation import ApiError
 from .web import PagePath, web
@@ -41,12 +43,13 @@ class Services:
 
     config: ServeConfig
     metrics: Metrics
-    manager: ModelManager
-    queue: GenerationQueue
-    jobs: JobStore
+    manager: ModelManager | RemoteCatalog
+    queue: GenerationQueue | RemoteQueue
+    jobs: JobStore | RemoteJobs
     rollouts: Rollouts
-    health: Health
+    health: Health | RemoteHealth
     streams: Slots  # event streams and ?wait=true requests, each holding an HTTP thread
+    broker: Broker | None = None  # an API replica's cluster (serving.remote)
 
     def close(self) -> None:
         """Stop the workers and the model watcher (tests; the process exit does it too)."""
@@ -55,6 +58,8 @@ class Services:
 
 
 def build_services(config: ServeConfig) -> Services:
+    if config.broker:
+        return build_replica_services(config)
     metrics = Metrics()
     manager = ModelManager(config.roots, config.memory_budget, metrics)
     health = Health(metrics)
@@ -80,6 +85,23 @@ def build_services(config: ServeConfig) -> Services:
     streams = Slots(config.stream_limit, config.client_streams)
     jobs = JobStore(config.keep_jobs)
     return Services(config, metrics, manager, queue, jobs, rollouts, health, streams)
+
+
+def build_replica_services(config: ServeConfig) -> Services:
+    """An API replica's: the catalog, queue, jobs and rollout state in Redis, no models."""
+    metrics = Metrics()
+    broker = Broker(config.broker, config.broker_timeout, config.result_ttl)  # type: ignore[arg-type]
+    cluster = Cluster(broker, metrics)
+    catalog, health = RemoteCatalog(cluster), RemoteHealth(cluster)
+    queue = RemoteQueue(broker, metrics, config.queue_size, config.client_jobs)
+    rollouts = Rollouts.load(
+        config.rollout, catalog, metrics, live_fid=health.live_fid, shared=broker.rollout_state
+    )
+    queue.listeners.append(rollouts.record)
+    streams = Slots(config.stream_limit, config.client_streams)
+    return Services(
+        config, metrics, catalog, queue, RemoteJobs(broker), rollouts, health, streams, broker
+    )
 
 
 def default_devices() -> tuple[str, ...]:

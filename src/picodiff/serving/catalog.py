@@ -18,6 +18,7 @@ one that fails is listed with the reason, never loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -95,6 +96,29 @@ class ModelEntry:
     @property
     def file_size(self) -> int:
         return sum(size for _, size, _ in self.signature)
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything an API replica needs of this entry (not how to load it), as JSON."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields.pop("load_options")
+        conditioning = self.conditioning and self.conditioning.to_dict()
+        return {**fields, "path": str(self.path), "conditioning": conditioning}
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> ModelEntry:
+        """The entry `to_json` describes (as a worker published it)."""
+        conditioning = fields.get("conditioning")
+        return cls(
+            **{
+                **fields,
+                "path": Path(fields["path"]),
+                "signature": tuple(tuple(s) for s in fields.get("signature", ())),
+                "warnings": tuple(fields.get("warnings", ())),
+                "stages": tuple(fields.get("stages", ())),
+                "conditioning": conditioning
+                and ClassConditioning(tuple(conditioning["labels"]), conditioning["field"]),
+            }
+        )
 
     def describe(self) -> dict[str, Any]:
         """The JSON that GET /api/models shows for this model."""

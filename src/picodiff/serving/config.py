@@ -28,6 +28,17 @@ def default_bundled_roots() -> tuple[Path, ...]:
     return (BUNDLED_MODELS_DIR,) if BUNDLED_MODELS_DIR.is_dir() else ()
 
 
+BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_broker_url(url: str | None) -> None:
+    """ValueError unless `url` is None or a Redis URL."""
+    if url is not None and not url.startswith(BROKER_SCHEMES):
+        raise ValueError(
+            f"the broker must be a Redis URL such as redis://127.0.0.1:6379/0, got {url!r}"
+        )
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """Settings of one server. `create_app(config)` takes one of these or a dict of overrides."""
@@ -61,6 +72,10 @@ class ServeConfig:
     expose_candidates: bool = False  # let clients ask for a rollout's candidate by its name
     # lets a request (Authorization: Bearer TOKEN) cancel any client's job; from the environment
     admin_token: str | None = field(default_factory=lambda: os.environ.get("PICODIFF_ADMIN_TOKEN"))
+    trusted_proxy: str | None = None  # a proxy's address whose X-Forwarded-For is believed
+    broker: str | None = None  # redis://HOST:PORT/DB: an API replica of a cluster (no models)
+    broker_timeout: float = 2.0  # seconds any call to the broker may take
+    result_ttl: float = 3600.0  # seconds a finished job's status and images stay in the broker
     static_dir: Path = STATIC_DIR
     log_json: bool = True
 
@@ -78,6 +93,12 @@ class ServeConfig:
             raise ValueError(
                 f"quality_check_every must be >= 0 and quality_n >= 2, got "
                 f"{self.quality_check_every} and {self.quality_n}"
+            )
+        check_broker_url(self.broker)
+        if self.broker_timeout <= 0 or self.result_ttl < 1:
+            raise ValueError(
+                f"broker_timeout must be > 0 and result_ttl >= 1 s, got {self.broker_timeout} "
+                f"and {self.result_ttl}"
             )
         if self.idle_timeout <= 0:
             raise ValueError(f"idle_timeout must be > 0, got {self.idle_timeout}")

@@ -8,6 +8,7 @@ import traceback
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from .broker import BrokerDown
 from .logs import log_event
 from .manager import ModelUnavailable, UnknownModel
 from .queue import QueueFull
@@ -38,6 +39,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ModelUnavailable)
     def unavailable(err: ModelUnavailable):
         return error_response(ApiError(503, str(err)))
+
+    @app.errorhandler(BrokerDown)
+    def broker_down(err: BrokerDown):
+        return error_response(ApiError(503, str(err), headers={"Retry-After": 1}))
 
     @app.errorhandler(QueueFull)
     def queue_full(err: QueueFull):

@@ -7,11 +7,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..provenance import provenance
 from .clients import Client
+from .sse import job_events
 from .validation import GenerateRequest
 
 FINISHED = ("done", "failed", "cancelled")
@@ -53,6 +55,7 @@ class Job:
     pending: deque[int] = field(default_factory=deque)  # image indices not started yet
     revision: int = 0  # bumped by every update
     watchers: int = 0  # open event streams; previews are drawn only for watched jobs
+    on_change: Callable[[Job], None] | None = field(default=None, repr=False)  # after update
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -85,6 +88,8 @@ class Job:
                 setattr(self, name, value)
             self.revision += 1
             self._cond.notify_all()
+        if self.on_change is not None:
+            self.on_change(self)
 
     def restart(self, request: GenerateRequest) -> None:
         """Draw every image again from `request` (a rollout's stable, after its candidate
@@ -187,6 +192,15 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
+
+    def image(self, job: Job, index: int) -> bytes | None:
+        return job.images[index]
+
+    def events(
+        self, job: Job, last_event_id: str | None, gone: Callable[[], bool]
+    ) -> Iterator[str]:
+        """The job's event stream (an embedded server's events carry no ids)."""
+        return job_events(job, gone=gone)
 
     def why_missing(self, job_id: str) -> str:
         """Why no job has this id: never given, given before a restart, or forgotten."""

@@ -58,6 +58,28 @@ class Metrics:
             "picodiff_batch_images", "images per network call", BATCH_BUCKETS
         )
 
+        # the cluster (serving.broker): workers' and replicas' view of Redis
+        self.worker_images = counter(
+            "picodiff_worker_images", "images this worker drew for finished jobs", "model"
+        )
+        self.reclaimed_jobs = counter(
+            "picodiff_reclaimed_jobs", "jobs taken over from a worker that stopped", "model"
+        )
+        self.broker_errors = Counter(
+            "picodiff_broker_errors", "calls to the broker that failed", registry=registry
+        )
+        self.broker_queue_jobs = gauge(
+            "picodiff_broker_queue_jobs", "jobs in Redis no worker has taken yet", "model"
+        )
+        self.broker_queue_age = gauge(
+            "picodiff_broker_queue_age_seconds",
+            "age of the oldest job no worker has taken",
+            "model",
+        )
+        self.live_workers = gauge(
+            "picodiff_live_workers", "workers with a fresh heartbeat", "model"
+        )
+
         # model health (serving.health): per model and version
         version = ("model", "version")
         self.recorded_fid = gauge("picodiff_recorded_fid", "FID in the model's metadata", *version)

@@ -61,10 +61,11 @@ OPERATIONS = [
     (
         "get",
         "/api/ready",
-        "readiness: workers up and a valid model",
+        "readiness: workers up and a valid model (with ?model=NAME: a worker up for it); an "
+        "API replica also needs its broker",
         (200, "ready", _ref("Ready")),
         (503,),
-        [],
+        [_param("model", "query", STRING, "the model that must be servable")],
     ),
     (
         "get",
@@ -339,7 +340,15 @@ JOB = _object(
     images_base64={"type": "array", "items": STRING, "description": "with ?wait=true"},
 )
 HEALTH = _object(status=STRING, version=STRING)
-READY = _object(ready=BOOLEAN, workers=BOOLEAN, valid_models=INTEGER)
+READY = _object(
+    ("ready",),
+    ready=BOOLEAN,
+    workers=BOOLEAN,  # a sampling worker is alive
+    valid_models=INTEGER,
+    reason=STRING,  # why not ready
+    broker={"type": "string", "enum": ["ok", "unreachable"]},  # an API replica's Redis
+    live_workers=INTEGER,  # an API replica's: workers with a fresh heartbeat
+)
 NAMES = {"type": "array", "items": STRING}
 RELOAD = _object(
     added=NAMES,

@@ -32,10 +32,11 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -57,6 +58,8 @@ class RolloutError(UserError):
 @dataclass
 class VersionStats:
     """What one model did under a rollout."""
+
+    COUNTS: ClassVar[tuple[str, ...]] = ("requests", "done", "failed", "cancelled")
 
     requests: int = 0
     done: int = 0
@@ -163,7 +166,27 @@ class Rollout:
         """What survives a restart: the decisions, for this pair of models."""
         return {k: getattr(self, k) for k in ("stable", "candidate", "status", "stage", "reason")}
 
+    def snapshot(self) -> dict[str, Any]:
+        """The decisions and every counter: what replicas of a cluster share (in Redis)."""
+        started = time.time() - (time.monotonic() - self.stage_started)  # wall clock
+        stats = {
+            name: {
+                **{k: getattr(s, k) for k in VersionStats.COUNTS},
+                "latencies": list(s.latencies),
+            }
+            for name, s in self.stats.items()
+        }
+        return {
+            **self.saved(),
+            "stage_jobs": self.stage_jobs,
+            "stage_clients": sorted(self.stage_clients),
+            "stage_started": started,
+            "shadow_skipped": self.shadow_skipped,
+            "stats": stats,
+        }
+
     def restore(self, saved: Any) -> None:
+        """Take the decisions (and, from a snapshot, the counters) saved for this pair."""
         same = isinstance(saved, dict) and (saved.get("stable"), saved.get("candidate")) == (
             self.stable,
             self.candidate,
@@ -172,6 +195,17 @@ class Rollout:
         if status in ("active", "promoted", "rolled_back") and isinstance(stage, int):
             self.status, self.reason = status, saved.get("reason")
             self.stage = min(max(stage, 0), max(len(self.ramp) - 1, 0))
+        if same and "stats" in saved:
+            self.stage_jobs, self.shadow_skipped = saved["stage_jobs"], saved["shadow_skipped"]
+            self.stage_clients = set(saved["stage_clients"])
+            self.stage_started = time.monotonic() - (time.time() - saved["stage_started"])
+            for name, counts in saved["stats"].items():
+                if name in self.stats:
+                    stats = self.stats[name]
+                    for k in VersionStats.COUNTS:
+                        setattr(stats, k, counts[k])
+                    stats.latencies.clear()
+                    stats.latencies.extend(counts["latencies"])
 
     def describe(self, fids: dict[str, float | None]) -> dict[str, Any]:
         settings = {"percent": self.percent} if self.mode == "ab" else {}
@@ -211,22 +245,42 @@ class Rollouts:
         metrics: Metrics,
         state_file: Path | None = None,
         live_fid: Callable[[ModelEntry | None], float | None] = lambda entry: None,
+        shared: Callable[[], AbstractContextManager[dict[str, Any]]] | None = None,
     ):
         """`live_fid(entry)` gives a model version's latest quality-check FID, judged instead of
-        the recorded one."""
+        the recorded one. `shared()` (a cluster's replicas) holds the whole state, counters
+        included, under a lock across processes: every change reads it first and writes it
+        back; without it, decisions are kept in `state_file`."""
         self.rollouts, self.manager, self.metrics = rollouts, manager, metrics
-        self.state_file, self.live_fid = state_file, live_fid
+        self.state_file, self.live_fid, self.shared = state_file, live_fid, shared
         self._lock = threading.Lock()
-        saved = self._read_state()
-        for rollout in rollouts.values():
-            rollout.restore(saved.get(rollout.alias))
-            self._judge(rollout)
+        if shared is None:  # a shared state is read at its first use (the broker may be down)
+            saved = self._read_state()
+            for rollout in rollouts.values():
+                rollout.restore(saved.get(rollout.alias))
+                self._judge(rollout)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's lock; with a shared state also the cluster's, the state read
+        before and written after."""
+        with self._lock:
+            if self.shared is None:
+                yield
+                return
+            with self.shared() as state:
+                for rollout in self.rollouts.values():
+                    rollout.restore(state.get(rollout.alias))
+                yield
+                state.update({a: r.snapshot() for a, r in self.rollouts.items()})
 
     @classmethod
     def load(cls, path: Path | None, manager: ModelManager, metrics: Metrics, **options):
-        """The rollouts of a rollout file (none without one); options: `live_fid`."""
-        rollouts = parse_rollouts(path, {e.name for e in manager.entries()}) if path else {}
+        """The rollouts of a rollout file (none without one); options: `live_fid`, `shared`."""
+        names = {e.name for e in manager.entries()} if options.get("shared") is None else None
+        rollouts = parse_rollouts(path, names) if path else {}
         state = Path(path).with_name(Path(path).name + ".state.json") if path else None
+        state = None if options.get("shared") is not None else state
         return cls(rollouts, manager, metrics, state, **options)
 
     def stable_of(self, alias: str) -> str:
@@ -241,7 +295,7 @@ class Rollouts:
         rollout = self.rollouts.get(alias)
         if rollout is None:
             return None
-        with self._lock:
+        with self._locked():
             model, shadow = rollout.route(client)
             entry = self.manager.entry(model)
             if model == rollout.candidate and (entry is None or not entry.valid):
@@ -260,7 +314,7 @@ class Rollouts:
         rollout = self.rollouts.get(job.alias or "")
         if rollout is None or job.model not in rollout.stats:
             return
-        with self._lock:
+        with self._locked():
             rollout.stats[job.model].record(job)
             if job.model == rollout.candidate and job.status != "cancelled":
                 rollout.stage_jobs += 1
@@ -269,17 +323,17 @@ class Rollouts:
 
     def judge_all(self) -> None:
         """Judge every rollout again (after a quality check gave a new live FID)."""
-        with self._lock:
+        with self._locked():
             for rollout in self.rollouts.values():
                 self._judge(rollout)
 
     def shadow_skipped(self, alias: str, error: Exception) -> None:
-        with self._lock:
+        with self._locked():
             self.rollouts[alias].shadow_skipped += 1
         log_event("shadow_skipped", alias=alias, reason=str(error))
 
     def describe(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             return [r.describe(self._fids(r)) for r in self.rollouts.values()]
 
     def _judge(self, rollout: Rollout) -> None:
@@ -318,8 +372,10 @@ class Rollouts:
         return fids
 
 
-def parse_rollouts(path: Path, models: set[str]) -> dict[str, Rollout]:
-    """Read and check a rollout file; every mistake is a RolloutError naming the fix."""
+def parse_rollouts(path: Path, models: set[str] | None) -> dict[str, Rollout]:
+    """Read and check a rollout file; every mistake is a RolloutError naming the fix. With
+    `models` None (an API replica, whose workers may start later) model names are checked
+    when a request is routed instead."""
     try:
         document = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as err:
@@ -330,7 +386,7 @@ def parse_rollouts(path: Path, models: set[str]) -> dict[str, Rollout]:
     return {str(alias): _parse_one(path, str(alias), spec, models) for alias, spec in specs.items()}
 
 
-def _parse_one(path: Path, alias: str, spec: Any, models: set[str]) -> Rollout:
+def _parse_one(path: Path, alias: str, spec: Any, models: set[str] | None) -> Rollout:
     where = f"{path}: rollout {alias!r}"
     if not isinstance(spec, dict):
         raise RolloutError(f"{where}: expected a mapping with stable, candidate and mode")
@@ -339,10 +395,10 @@ def _parse_one(path: Path, alias: str, spec: Any, models: set[str]) -> Rollout:
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise RolloutError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-    if alias in models:
+    if models is not None and alias in models:
         raise RolloutError(f"{where}: the alias is also a model name; pick another alias")
     for role in ("stable", "candidate"):
-        if spec.get(role) not in models:
+        if not isinstance(spec.get(role), str) or (models is not None and spec[role] not in models):
             raise RolloutError(f"{where}: {role} {spec.get(role)!r} is not a model in the roots")
     if spec["stable"] == spec["candidate"]:
         raise RolloutError(f"{where}: stable and candidate are the same model")

@@ -6,18 +6,20 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .jobs import Job
+if TYPE_CHECKING:  # jobs.py serves these streams
+    from .jobs import Job
 
 KEEPALIVE_SECONDS = 15.0  # a comment line this often: proxies keep the stream, and a client
 # that went away fails the write
 POLL_SECONDS = 1.0  # how often a stream or a wait checks that its client is still there
 
 
-def event(name: str, data: dict[str, Any]) -> str:
-    """One SSE message: `event: NAME` and a JSON `data:` line."""
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+def event(name: str, data: dict[str, Any], id: str | None = None) -> str:
+    """One SSE message: `event: NAME` and a JSON `data:` line (after `id: ID` if given)."""
+    head = f"id: {id}\n" if id is not None else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
 def job_events(

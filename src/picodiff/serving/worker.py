@@ -1,0 +1,321 @@
+"""A cluster worker (`picodiff worker --broker URL --models DIR --device cuda:0`): takes jobs of
+the models it holds from Redis and draws them in the server's own generation queue (step-level
+batching across every job it holds, whichever API replica queued it), publishing progress,
+previews, images and outcomes back to Redis.
+
+A worker takes jobs only while it has less than a batch of rows left to draw, so waiting jobs
+stay in Redis for whichever worker frees up first. Its heartbeat (every `heartbeat` seconds)
+keeps it listed, publishes its catalog and health, and keeps the queue entries it is drawing
+from being reclaimed; a worker that dies stops touching them, and after `visibility` seconds
+another worker claims them and draws the job again, skipping the images already stored (an
+image's bytes depend only on its request, seed and index, never on the worker). Cancellations
+arrive on a pub/sub channel and stop a job at its next step.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .broker import Broker, BrokerDown, key
+from .config import Batching
+from .health import Health
+from .jobs import Job
+from .logs import log_event
+from .manager import ModelManager
+from .metrics import Metrics
+from .queue import GenerationQueue
+
+
+@dataclass
+class Held:
+    """A job this worker draws: its queue entry and what it has published of it."""
+
+    job: Job
+    model: str
+    entry: str
+    sent_progress: dict | None = None
+    sent_preview: int | None = None
+    sent_images: set[int] = field(default_factory=set)
+
+
+class ClusterWorker:
+    """The threads of one worker process: the feed, the heartbeat and the cancel listener."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        manager: ModelManager,
+        *,
+        device: str = "cpu",
+        name: str | None = None,
+        max_batch: int = 16,
+        batching: Batching = "step",
+        preview_every: int = 0,
+        heartbeat: float = 2.0,
+        visibility: float = 30.0,
+        metrics: Metrics | None = None,
+    ):
+        self.broker, self.manager, self.device = broker, manager, device
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{device}"
+        self.heartbeat_every, self.visibility = heartbeat, visibility
+        self.metrics = metrics or manager.metrics
+        self.health = Health(self.metrics)
+        self.queue = GenerationQueue(
+            manager,
+            self.metrics,
+            max_batch=max_batch,
+            queue_size=1 << 20,  # the limits are the API's, in Redis
+            client_jobs=1 << 20,
+            preview_every=preview_every,
+            batching=batching,
+            health=self.health,
+        )
+        self.queue.listeners += [self.health.record, self._finished]
+        self._held: dict[str, Held] = {}
+        self._outbox: list[tuple[Job, dict[int, bytes]]] = []  # outcomes Redis has not taken
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_reclaim = 0.0
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.queue.start((self.device,))
+        self._beat()  # listed (and its models in the catalog) before it takes work
+        for target in (self._feed, self._heartbeats, self._cancels):
+            thread = threading.Thread(target=target, name=f"{target.__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log_event("worker_started", worker=self.name, device=self.device, models=self.models())
+
+    def close(self) -> None:
+        self._stop.set()
+        self.queue.close()
+        self.manager.close()
+        with suppress(BrokerDown):  # its heartbeat expires anyway
+            self.broker.leave(self.name)
+
+    def models(self) -> list[str]:
+        return sorted(e.name for e in self.manager.entries() if e.valid)
+
+    # --- taking work ------------------------------------------------------------------------
+    def _rows_left(self) -> int:
+        """Images of the held jobs not drawn yet (waiting or being drawn)."""
+        with self._lock:
+            return sum(h.job.request.n - h.job.images_done for h in self._held.values())
+
+    def _feed(self) -> None:
+        while not self._stop.is_set():
+            models = self.models()
+            room = self.queue.max_batch - self._rows_left()
+            if not models or room <= 0:
+                self._stop.wait(0.005)
+                continue
+            try:
+                taken = self._reclaimed(models) or self.broker.take(
+                    models, self.name, count=max(1, room // 4), block=0.5
+                )
+                for model, entry, job_id in taken:
+                    self._start(model, entry, job_id)
+            except BrokerDown as err:
+                self._broker_error(err)
+                self._stop.wait(0.5)
+
+    def _reclaimed(self, models: list[str]) -> list[tuple[str, str, str]]:
+        """Entries of dead workers, looked for every half visibility timeout."""
+        if time.monotonic() - self._last_reclaim < self.visibility / 2:
+            return []
+        self._last_reclaim = time.monotonic()
+        claimed = self.broker.reclaim(models, self.name, self.visibility, count=16)
+        fresh = [c for c in claimed if c[2] not in self._held]
+        for model, _, job_id in fresh:
+            self.metrics.reclaimed_jobs.labels(model).inc()
+            log_event("job_reclaimed", logging.WARNING, id=job_id, model=model, worker=self.name)
+        return fresh
+
+    def _start(self, model: str, entry: str, job_id: str) -> None:
+        """Draw a taken job here (what is left of it), or drop an entry whose job finished."""
+        if job_id in self._held:
+            return
+        job = self.broker.job(job_id, images=True)
+        if job is None or job.is_finished or job.model != model:
+            self.broker.ack(model, entry)
+            return
+        job.watchers = 1  # previews for whoever follows it, on any replica
+        job.on_change = self._publish
+        with self._lock:
+            held = self._held[job_id] = Held(job, model, entry)
+            held.sent_images = {i for i, image in enumerate(job.images) if image is not None}
+        if not job.pending:  # every image was stored before a worker died: only finish it
+            job.finish("done")
+            self._finished(job)
+            return
+        entry_version = self.manager.entry(model)
+        version = (entry_version and entry_version.version) or job.version
+        if not self.broker.start(job_id, self.name, version):
+            with self._lock:
+                self._held.pop(job_id, None)
+            self.broker.ack(model, entry)
+            return
+        job.status = "queued"
+        self.queue.submit(job)
+        log_event(
+            "job_taken", id=job_id, model=model, worker=self.name, images_left=len(job.pending)
+        )
+
+    # --- publishing -------------------------------------------------------------------------
+    def _publish(self, job: Job) -> None:
+        """Job.on_change: progress, previews and finished images to Redis (best effort: the
+        outcome carries every image again)."""
+        held = self._held.get(job.id)
+        if held is None or job.is_finished:
+            return
+        progress = {"id": job.id, "status": job.status, **job.summary()["progress"]}
+        events: list[tuple[str, dict]] = []
+        if progress != held.sent_progress:
+            events.append(("progress", progress))
+        if job.preview is not None and job.preview_step != held.sent_preview:
+            png = base64.b64encode(job.preview).decode()
+            events.append(("preview", {"id": job.id, "step": job.preview_step, "png": png}))
+        images = {
+            i: image
+            for i, image in enumerate(job.images)
+            if image is not None and i not in held.sent_images
+        }
+        if not events and not images:
+            return
+        fields = {
+            "step": job.step,
+            "total": job.total,
+            "eta": job.eta_seconds,
+            "version": job.version,
+            "status": job.status,
+        }
+        try:
+            self.broker.update(job.id, fields, events, images)
+        except BrokerDown as err:
+            self._broker_error(err)
+            return
+        held.sent_progress, held.sent_preview = progress, job.preview_step
+        held.sent_images |= set(images)
+
+    def _finished(self, job: Job) -> None:
+        """Queue listener: publish a finished job's outcome and acknowledge its entry."""
+        held = self._held.get(job.id)
+        if held is None:
+            return
+        if held.job is not job:  # a rollout candidate's failed attempt; the job goes on
+            self._send(lambda: self.broker.record_attempt(job))
+            return
+        images = {i: image for i, image in enumerate(job.images) if image is not None}
+        if job.status == "done":
+            self.metrics.worker_images.labels(job.model).inc(job.request.n)
+        if job.status in ("done", "failed"):
+            with self._lock:
+                self._outbox.append((job, images))
+        else:
+            with self._lock:
+                self._held.pop(job.id, None)
+            self._send(lambda: self.broker.ack(held.model, held.entry))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send the outcomes Redis has not taken yet (after an outage: at the next beat)."""
+        with self._lock:
+            outbox, self._outbox = self._outbox, []
+        for index, (job, images) in enumerate(outbox):
+            held = self._held.get(job.id)
+            try:
+                self.broker.finish(job, images)
+                if held is not None:
+                    self.broker.ack(held.model, held.entry)
+            except BrokerDown as err:
+                self._broker_error(err)
+                with self._lock:
+                    self._outbox = outbox[index:] + self._outbox
+                return
+            with self._lock:
+                self._held.pop(job.id, None)
+
+    def _send(self, act) -> None:
+        try:
+            act()
+        except BrokerDown as err:
+            self._broker_error(err)
+
+    def _broker_error(self, err: BrokerDown) -> None:
+        self.metrics.broker_errors.inc()
+        log_event("broker_error", logging.WARNING, worker=self.name, error=str(err))
+
+    # --- heartbeat and cancellation -----------------------------------------------------------
+    def _heartbeats(self) -> None:
+        while not self._stop.wait(self.heartbeat_every):
+            try:
+                self._beat()
+            except BrokerDown as err:
+                self._broker_error(err)
+            except Exception as err:  # a bug here must not silence the worker's heartbeat
+                log_event("heartbeat_error", logging.ERROR, error=repr(err))
+
+    def _beat(self) -> None:
+        self.broker.heartbeat(self.name, self.info(), ttl=3 * self.heartbeat_every)
+        with self._lock:
+            held = list(self._held.values())
+        for model in {h.model for h in held}:
+            self.broker.touch(model, self.name, [h.entry for h in held if h.model == model])
+        for h in held:  # a cancel sent while this worker could not hear it
+            stored = self.broker.job(h.job.id)
+            if (stored is None or stored.status == "cancelled") and not h.job.is_finished:
+                self.queue.cancel(h.job)
+        self._flush()
+
+    def info(self) -> dict[str, Any]:
+        """What the heartbeat publishes: this worker, its models and their health."""
+        loaded = {k.split("@")[0] for k in self.manager.loaded()}
+        self.health.refresh(self.manager.entries())
+        return {
+            "name": self.name,
+            "device": self.device,
+            "pid": os.getpid(),
+            "jobs": len(self._held),
+            "models": [
+                {
+                    "entry": e.to_json(),
+                    "health": self.health.describe(e),
+                    "loaded": e.name in loaded,
+                }
+                for e in self.manager.entries()
+                if e.valid
+            ],
+        }
+
+    def _cancels(self) -> None:
+        """Stop a job at its next step when an API replica cancels it."""
+        while not self._stop.is_set():
+            try:
+                with self.broker.reachable():
+                    pubsub = self.broker.redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(key("cancel"))
+                    while not self._stop.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message and message["type"] == "message":
+                            held = self._held.get(message["data"].decode())
+                            if held is not None:
+                                self.queue.cancel(held.job)
+            except BrokerDown as err:
+                self._broker_error(err)
+                self._stop.wait(0.5)
+
+
+def default_device() -> str:
+    return "cuda:0" if torch.cuda.is_available() else "cpu"

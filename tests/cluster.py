@@ -195,6 +195,8 @@ def read_events(
     events, current = [], {}
     try:
         with requests.get(url, headers=headers, stream=True, timeout=timeout) as response:
+            if response.status_code in (502, 503):  # no replica reachable, or busy: retry
+                return [("broken", "broken", {"status": response.status_code})]
             assert response.status_code == 200, response.text
             for line in response.iter_lines(decode_unicode=True):
                 if line.startswith(":"):

@@ -108,6 +108,7 @@ def test_cluster_images_are_the_embedded_servers(cluster, embedded):
     # the job's events, each with an id, in order, ending with the images
     events = read_events(api.url(f"/api/jobs/{body['id']}/events"))
     assert [e[1] for e in events][-1] == "done" and all(e[0] for e in events)
+    assert "preview" not in [e[1] for e in events]  # nobody followed it: none were drawn
     assert [base64.b64decode(i["png"]) for i in events[-1][2]["images"]] == pngs_of(body)
     # validation and unknown jobs answer as the embedded server does
     assert api.generate(model="tiny", steps=900).status_code == 422
@@ -128,6 +129,7 @@ def test_sse_resumes_on_another_replica_with_last_event_id(cluster, tmp_path):
     whole = read_events(other.url(url))
     assert first + rest == whole
     assert whole[-1][1] == "done" and len({e[0] for e in whole}) == len(whole)
+    assert "preview" in [e[1] for e in whole]  # followed: its worker drew previews
 
 
 def test_cancel_reaches_the_worker_within_a_step(cluster):

@@ -56,10 +56,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** readiness: workers up and a valid model */
+        /** readiness: workers up and a valid model (with ?model=NAME: a worker up for it); an API replica also needs its broker */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description the model that must be servable */
+                    model?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -930,6 +933,10 @@ export interface components {
             ready: boolean;
             workers: boolean;
             valid_models: number;
+            reason?: string;
+            /** @enum {string} */
+            broker?: "ok" | "unreachable";
+            live_workers?: number;
         };
         Reload: {
             added: string[];

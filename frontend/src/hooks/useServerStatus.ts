@@ -15,7 +15,8 @@ export async function checkServer(): Promise<ServerStatus> {
     if (ready.ready) {
       return { kind: "online", version: health.version, validModels: ready.valid_models };
     }
-    const reason = !ready.workers ? "generation workers are not running" : "no valid model";
+    const reason =
+      ready.reason ?? (!ready.workers ? "generation workers are not running" : "no valid model");
     return { kind: "degraded", version: health.version, reason };
   } catch (error) {
     return { kind: "offline", reason: readableError(error) };

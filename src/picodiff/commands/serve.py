@@ -27,7 +27,8 @@ from ..serving.origin import is_loopback
 from ..serving.quality import parse_duration
 
 
-def _duration(text: str) -> float:
+def duration(text: str) -> float:
+    """An argparse type: seconds from 90, 90s, 30m or 1h30m."""
     try:
         return parse_duration(text)
     except UserError as err:
@@ -69,7 +70,7 @@ OPTIONS = [
     ("--preview-every", int, "denoising steps between preview images (0 = about 8 per job)"),
     (
         "--quality-check-every",
-        _duration,
+        duration,
         "how often each model with a reference store in its metadata is checked: FID/KID of "
         "--quality-n images, drawn in idle time only (e.g. 30m, 1h; 0 = never)",
     ),
@@ -88,7 +89,7 @@ OPTIONS = [
         "fair shares are per client address)",
     ),
     ("--broker-timeout", float, "seconds any call to the broker may take before a 503"),
-    ("--result-ttl", _duration, "how long a finished job's status and images stay in the broker"),
+    ("--result-ttl", duration, "how long a finished job's status and images stay in the broker"),
 ]
 
 
@@ -134,6 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="let clients ask for a rollout's candidate by its own name (by default it "
         "answers only through its alias)",
     )
+    add_torch_threads(parser)
+
+
+def add_torch_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--torch-threads",
         type=int,

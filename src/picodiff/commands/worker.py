@@ -18,12 +18,51 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from ..serving.config import Batching, ServeConfig, check_broker_url, default_models_dir
-from .serve import _duration
+from ..serving.config import ServeConfig, check_broker_url, default_models_dir
+from .serve import add_torch_threads, duration
+
+DEFAULTS = ServeConfig()
+# (flag, type, default, help) of the options that take a value
+OPTIONS = [
+    ("--device", str, None, "cuda:0, cpu, ... (default: cuda:0, else cpu)"),
+    ("--name", str, None, "this worker's name (default HOST-PID-DEVICE)"),
+    ("--max-batch", int, DEFAULTS.max_batch, "images sampled at once, across jobs"),
+    ("--batching", str, "step", "when waiting rows join the running batch: step, job or none"),
+    ("--preview-every", int, 0, "denoising steps between preview images (0 = about 8 per job)"),
+    ("--memory-mb", int, DEFAULTS.memory_mb, "memory budget of the loaded-model cache"),
+    (
+        "--reload-interval",
+        float,
+        DEFAULTS.reload_interval,
+        "seconds between checks of --models for changes (0 = never)",
+    ),
+    ("--heartbeat", duration, 2.0, "seconds between heartbeats (gone after three missed)"),
+    (
+        "--visibility-timeout",
+        duration,
+        30.0,
+        "a job untouched this long by the worker that took it (it died) is taken over",
+    ),
+    ("--broker-timeout", float, DEFAULTS.broker_timeout, "seconds any broker call may take"),
+    (
+        "--quality-check-every",
+        duration,
+        0.0,
+        "check each model with a reference store in its metadata this often (FID/KID of "
+        "--quality-n images, in idle time; e.g. 1h; 0 = never); see picodiff serve",
+    ),
+    ("--quality-n", int, 1000, "images per quality check"),
+    ("--metrics-host", str, "127.0.0.1", "address the metrics are served on"),
+    (
+        "--metrics-port",
+        int,
+        None,
+        "serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (0 = any free port)",
+    ),
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = ServeConfig()
     parser.add_argument("--broker", required=True, help="redis://HOST:PORT/DB of the cluster")
     parser.add_argument(
         "--models",
@@ -33,74 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of models this worker serves (with the bundled ones); $PICODIFF_MODELS "
         "sets the default",
     )
-    parser.add_argument(
-        "--device", default=None, help="cuda:0, cpu, ... (default: cuda:0, else cpu)"
-    )
-    parser.add_argument("--name", default=None, help="this worker's name (default HOST-PID-DEVICE)")
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=defaults.max_batch,
-        help="images sampled at once, across jobs",
-    )
-    parser.add_argument(
-        "--batching",
-        default="step",
-        choices=Batching.__args__,  # type: ignore[attr-defined]
-        help="when waiting rows join the running batch (see picodiff serve)",
-    )
-    parser.add_argument(
-        "--preview-every",
-        type=int,
-        default=0,
-        help="denoising steps between preview images (0 = about 8 per job)",
-    )
-    parser.add_argument(
-        "--memory-mb",
-        type=int,
-        default=defaults.memory_mb,
-        help="memory budget of the loaded-model cache",
-    )
-    parser.add_argument(
-        "--reload-interval",
-        type=float,
-        default=defaults.reload_interval,
-        help="seconds between checks of --models for changes (0 = never)",
-    )
-    parser.add_argument(
-        "--heartbeat",
-        type=_duration,
-        default=2.0,
-        help="seconds between heartbeats (the worker is gone after three missed)",
-    )
-    parser.add_argument(
-        "--visibility-timeout",
-        type=_duration,
-        default=30.0,
-        help="a job untouched this long by the worker that took it (it died) is "
-        "taken over by another",
-    )
-    parser.add_argument(
-        "--broker-timeout",
-        type=float,
-        default=defaults.broker_timeout,
-        help="seconds any call to the broker may take",
-    )
-    parser.add_argument(
-        "--metrics-host", default="127.0.0.1", help="address the metrics are served on"
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (0 = any free port)",
-    )
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=0,
-        help="PyTorch CPU threads (0 = its default, one per core)",
-    )
+    for flag, kind, default, text in OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=text)
+    add_torch_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
         check_broker_url(args.broker)
     except ValueError as err:
         raise UserError(str(err)) from None
-    if args.max_batch < 1 or args.heartbeat <= 0 or args.visibility_timeout <= 3 * args.heartbeat:
-        raise UserError(
-            "--max-batch must be >= 1 and --visibility-timeout longer than three heartbeats"
-        )
+    if args.max_batch < 1 or args.quality_n < 2 or args.quality_check_every < 0:
+        raise UserError("--max-batch must be >= 1, --quality-n >= 2, --quality-check-every >= 0")
+    if args.heartbeat <= 0 or args.visibility_timeout <= 3 * args.heartbeat:
+        raise UserError("--visibility-timeout must be longer than three --heartbeat intervals")
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     setup_logging(True)
@@ -138,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         heartbeat=args.heartbeat,
         visibility=args.visibility_timeout,
         metrics=metrics,
+        quality_check_every=args.quality_check_every,
+        quality_n=args.quality_n,
     )
     try:
         worker.start()

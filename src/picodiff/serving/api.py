@@ -66,13 +66,20 @@ def _cluster_ready(svc, wanted: str | None) -> dict:
         svc.broker.ping()
         workers = svc.broker.workers()
     except BrokerDown as err:
-        return {"ready": False, "broker": "unreachable", "reason": str(err)}
+        return {
+            "ready": False,
+            "workers": False,
+            "valid_models": 0,
+            "broker": "unreachable",
+            "reason": str(err),
+        }
     names = {m["entry"]["name"] for w in workers for m in w["models"]}
     body = {
         "ready": bool(names),
-        "broker": "ok",
-        "workers": len(workers),
+        "workers": bool(workers),
         "valid_models": len(names),
+        "broker": "ok",
+        "live_workers": len(workers),
     }
     if wanted is not None and wanted not in names:
         body.update(ready=False, reason=f"no live worker serves model {wanted!r}")

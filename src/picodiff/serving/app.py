@@ -25,7 +25,7 @@ from .config import ServeConfig
 from .errors import HTTP_METHODS, register_error_handlers
 from .health import Health
 from .jobs import JobStore
-from .logs import log_event, setup_logging
+from .logs import log_event, log_job, setup_logging
 from .manager import ModelManager
 from .metrics import Metrics
 from .origin import HostPolicy
@@ -74,7 +74,7 @@ def build_services(config: ServeConfig) -> Services:
         health=health,
     )
     rollouts = Rollouts.load(config.rollout, manager, metrics, live_fid=health.live_fid)
-    queue.listeners += [rollouts.record, health.record, _log_job]
+    queue.listeners += [rollouts.record, health.record, log_job]
     if config.quality_check_every:
         queue.background = QualityChecks(
             manager, health, config.quality_check_every, config.quality_n
@@ -156,21 +156,3 @@ def create_app(config: ServeConfig | Mapping[str, Any] | None = None) -> Flask:
         return response
 
     return app
-
-
-def _log_job(job) -> None:
-    latency = (job.finished or time.time()) - job.created
-    log_event(
-        "job",
-        id=job.id,
-        model=job.model,
-        version=job.version,
-        alias=job.alias,
-        shadow=job.shadow,
-        n=job.request.n,
-        sampler=job.request.sampler,
-        steps=job.request.steps,
-        status=job.status,
-        latency_s=round(latency, 4),
-        error=job.error,
-    )

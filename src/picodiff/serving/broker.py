@@ -39,6 +39,7 @@ from .validation import GenerateRequest
 PREFIX = "picodiff:"
 WORKERS_GROUP, ROLLOUTS_GROUP = "workers", "rollouts"
 FINISHED_KEEP = 10_000  # entries the finished stream keeps (about)
+MAX_BLOCK = 1.0  # the longest a blocking read waits for news (seconds)
 QUEUED_TTL = 7 * 86400  # a job nobody ever finishes is forgotten after a week
 
 _SUBMIT = """
@@ -112,6 +113,14 @@ return 1
 """
 
 
+_WATCH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HINCRBY', KEYS[1], 'watchers', ARGV[1])
+end
+return 0
+"""
+
+
 class BrokerDown(Exception):
     """The broker could not be reached (or answered too slowly)."""
 
@@ -177,6 +186,15 @@ def job_from_record(
     return job
 
 
+def _field(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _ms(block: float) -> int:
+    """A blocking read's wait in milliseconds (at least 1: 0 would wait forever)."""
+    return max(1, int(min(block, MAX_BLOCK) * 1000))
+
+
 def _number(text: str | None) -> float | None:
     return float(text) if text not in (None, "", "None") else None
 
@@ -198,11 +216,16 @@ class Broker:
             self.redis = redis.Redis.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
             )
+            # blocking reads wait up to MAX_BLOCK seconds for news, then answer within timeout
+            self.blocking = redis.Redis.from_url(
+                url, socket_timeout=timeout + MAX_BLOCK, socket_connect_timeout=timeout
+            )
         except ValueError as err:
             raise BrokerDown(f"bad broker URL {url!r}: {err}") from None
         self._submit = self.redis.register_script(_SUBMIT)
         self._finish = self.redis.register_script(_FINISH)
         self._update = self.redis.register_script(_UPDATE)
+        self._watch = self.redis.register_script(_WATCH)
         self._groups: set[str] = set()
 
     # --- health ---------------------------------------------------------------------------
@@ -281,9 +304,9 @@ class Broker:
                 key("job", job_id, "images")
             )
             fields, stored = pipe.execute()
-        if not fields:
-            return None
         fields = _decoded(fields)
+        if "request" not in fields:  # unknown, or expired
+            return None
         n = json.loads(fields["request"])["n"]
         found: list[bytes | None] = [None] * n
         for index in stored:
@@ -310,8 +333,8 @@ class Broker:
         """Events of a job after the event id `after` ("0" = from the first), waiting up to
         `block` seconds for one: (id, name, data)."""
         with self.reachable():
-            found = self.redis.xread(
-                {key("job", job_id, "events"): after}, count=100, block=int(block * 1000)
+            found = self.blocking.xread(
+                {key("job", job_id, "events"): after}, count=100, block=_ms(block)
             )
         return [
             (_text(entry), _text(fields[b"event"]), json.loads(fields[b"data"]))
@@ -329,8 +352,8 @@ class Broker:
             self.ensure_group(stream, WORKERS_GROUP)
         with self.reachable():
             try:
-                found = self.redis.xreadgroup(
-                    WORKERS_GROUP, consumer, streams, count=count, block=int(block * 1000)
+                found = self.blocking.xreadgroup(
+                    WORKERS_GROUP, consumer, streams, count=count, block=_ms(block)
                 )
             except redis.ResponseError as err:
                 if "NOGROUP" in str(err):
@@ -384,14 +407,42 @@ class Broker:
     ) -> bool:
         """Publish a running job's fields, new events and newly drawn images; False (nothing
         changed) if it has finished (cancelled meanwhile)."""
-        pairs = [item for i, png in images.items() for item in (str(i), png)]
-        keys = [key("job", job_id), key("job", job_id, "events"), key("job", job_id, "images")]
-        text = json.dumps(
-            {k: repr(v) if isinstance(v, float) else str(v) for k, v in fields.items()}
-        )
-        listed = json.dumps([[name, json.dumps(data)] for name, data in events])
+        return self.update_many([(job_id, fields, events, images)])[0]
+
+    def update_many(self, updates: list[tuple[str, dict, list, dict]]) -> list[bool]:
+        """`update` for several jobs in one round trip."""
         with self.reachable():
-            return bool(self._update(keys=keys, args=[text, listed, *pairs]))
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id, fields, events, images in updates:
+                pairs = [item for i, png in images.items() for item in (str(i), png)]
+                keys = [
+                    key("job", job_id),
+                    key("job", job_id, "events"),
+                    key("job", job_id, "images"),
+                ]
+                text = json.dumps({k: _field(v) for k, v in fields.items()})
+                listed = json.dumps([[name, json.dumps(data)] for name, data in events])
+                self._update(keys=keys, args=[text, listed, *pairs], client=pipe)
+            return [bool(done) for done in pipe.execute()]
+
+    def watch(self, job_id: str, delta: int) -> None:
+        """Count an event stream of a job opening (+1) or closing (-1), on any replica."""
+        with self.reachable():
+            self._watch(keys=[key("job", job_id)], args=[delta])  # not on an expired job
+
+    def watchers(self, job_ids: list[str]) -> list[int]:
+        return [watchers for _, watchers in self.states(job_ids)]
+
+    def states(self, job_ids: list[str]) -> list[tuple[str | None, int]]:
+        """(status or None if gone, open event streams) of each job, in one round trip."""
+        with self.reachable():
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hmget(key("job", job_id), "status", "watchers")
+            found = pipe.execute()
+        return [
+            (status and _text(status), max(0, int(watchers or 0))) for status, watchers in found
+        ]
 
     def finish(self, job: Job, images: dict[int, bytes]) -> bool:
         """Publish a job's outcome (done or failed) with its images; False if it had finished
@@ -455,8 +506,8 @@ class Broker:
         self.ensure_group(stream, ROLLOUTS_GROUP)
         with self.reachable():
             try:
-                found = self.redis.xreadgroup(
-                    ROLLOUTS_GROUP, consumer, {stream: ">"}, count=100, block=int(block * 1000)
+                found = self.blocking.xreadgroup(
+                    ROLLOUTS_GROUP, consumer, {stream: ">"}, count=100, block=_ms(block)
                 )
             except redis.ResponseError as err:
                 if "NOGROUP" in str(err):

@@ -34,3 +34,22 @@ def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
         **fields,
     }
     LOGGER.log(level, json.dumps(record, default=str))
+
+
+def log_job(job) -> None:
+    """A queue listener: one line per finished job (or failed attempt), with its id."""
+    latency = (job.finished or time.time()) - job.created
+    log_event(
+        "job",
+        id=job.id,
+        model=job.model,
+        version=job.version,
+        alias=job.alias,
+        shadow=job.shadow,
+        n=job.request.n,
+        sampler=job.request.sampler,
+        steps=job.request.steps,
+        status=job.status,
+        latency_s=round(latency, 4),
+        error=job.error,
+    )

@@ -341,7 +341,7 @@ JOB = _object(
 )
 HEALTH = _object(status=STRING, version=STRING)
 READY = _object(
-    ("ready",),
+    ("ready", "workers", "valid_models"),
     ready=BOOLEAN,
     workers=BOOLEAN,  # a sampling worker is alive
     valid_models=INTEGER,

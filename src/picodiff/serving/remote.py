@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,7 +166,17 @@ class RemoteJobs:
     def events(
         self, job: Job, last_event_id: str | None, gone: Callable[[], bool]
     ) -> Iterator[str]:
-        return broker_events(self.broker, job.id, last_event_id or "0", gone=gone)
+        """The job's events after `last_event_id`, counted as watched while open (its
+        worker draws previews for watched jobs)."""
+        try:
+            self.broker.watch(job.id, +1)
+        except BrokerDown:
+            return  # the client reconnects
+        try:
+            yield from broker_events(self.broker, job.id, last_event_id or "0", gone=gone)
+        finally:
+            with suppress(BrokerDown):
+                self.broker.watch(job.id, -1)
 
 
 class RemoteQueue:

@@ -30,10 +30,13 @@ from .broker import Broker, BrokerDown, key
 from .config import Batching
 from .health import Health
 from .jobs import Job
-from .logs import log_event
+from .logs import log_event, log_job
 from .manager import ModelManager
 from .metrics import Metrics
+from .quality import QualityChecks
 from .queue import GenerationQueue
+
+PUBLISH_SECONDS = 0.05  # the publisher sends at most this often (changes are coalesced)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class ClusterWorker:
         heartbeat: float = 2.0,
         visibility: float = 30.0,
         metrics: Metrics | None = None,
+        quality_check_every: float = 0.0,
+        quality_n: int = 1000,
     ):
         self.broker, self.manager, self.device = broker, manager, device
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{device}"
@@ -80,10 +85,16 @@ class ClusterWorker:
             batching=batching,
             health=self.health,
         )
-        self.queue.listeners += [self.health.record, self._finished]
+        self.queue.listeners += [self.health.record, log_job, self._finished]
+        if quality_check_every:  # in idle time; the heartbeat publishes the results
+            self.queue.background = QualityChecks(
+                manager, self.health, quality_check_every, quality_n
+            )
         self._held: dict[str, Held] = {}
         self._outbox: list[tuple[Job, dict[int, bytes]]] = []  # outcomes Redis has not taken
-        self._lock = threading.Lock()
+        self._dirty: set[str] = set()  # held jobs changed since the publisher last ran
+        self._lock, self._flush_lock = threading.Lock(), threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_reclaim = 0.0
@@ -92,7 +103,7 @@ class ClusterWorker:
     def start(self) -> None:
         self.queue.start((self.device,))
         self._beat()  # listed (and its models in the catalog) before it takes work
-        for target in (self._feed, self._heartbeats, self._cancels):
+        for target in (self._feed, self._publishing, self._heartbeats, self._cancels):
             thread = threading.Thread(target=target, name=f"{target.__name__}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -151,7 +162,7 @@ class ClusterWorker:
         if job is None or job.is_finished or job.model != model:
             self.broker.ack(model, entry)
             return
-        job.watchers = 1  # previews for whoever follows it, on any replica
+        job.watchers = int(self.broker.watchers([job_id])[0])  # previews only when followed
         job.on_change = self._publish
         with self._lock:
             held = self._held[job_id] = Held(job, model, entry)
@@ -175,25 +186,53 @@ class ClusterWorker:
 
     # --- publishing -------------------------------------------------------------------------
     def _publish(self, job: Job) -> None:
-        """Job.on_change: progress, previews and finished images to Redis (best effort: the
-        outcome carries every image again)."""
-        held = self._held.get(job.id)
+        """Job.on_change (on the sampling thread): mark the job for the publisher."""
+        with self._lock:
+            self._dirty.add(job.id)
+        self._wake.set()
+
+    def _publishing(self) -> None:
+        """The publisher thread: every PUBLISH_SECONDS at most, the changes of every marked job
+        (progress, previews, finished images) in one round trip, then the outcomes."""
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            with self._lock:
+                dirty, self._dirty = self._dirty, set()
+            updates = [u for u in map(self._changes, dirty) if u is not None]
+            try:
+                if updates:
+                    self.broker.update_many([u[:4] for u in updates])
+                    for _, _, _, images, held, progress, preview in updates:
+                        held.sent_progress, held.sent_preview = progress, preview
+                        held.sent_images |= set(images)
+            except BrokerDown as err:  # progress is best effort: the outcome has everything
+                self._broker_error(err)
+            self._flush()
+            self._stop.wait(PUBLISH_SECONDS)
+
+    def _changes(self, job_id: str) -> tuple | None:
+        """What a held job has not published yet: (id, fields, events, images) and the
+        held state to remember once sent."""
+        held = self._held.get(job_id)
+        job = held and held.job
         if held is None or job.is_finished:
-            return
+            return None
         progress = {"id": job.id, "status": job.status, **job.summary()["progress"]}
         events: list[tuple[str, dict]] = []
         if progress != held.sent_progress:
             events.append(("progress", progress))
-        if job.preview is not None and job.preview_step != held.sent_preview:
-            png = base64.b64encode(job.preview).decode()
-            events.append(("preview", {"id": job.id, "step": job.preview_step, "png": png}))
+        preview, preview_step = job.preview, job.preview_step
+        if preview is not None and preview_step != held.sent_preview:
+            png = base64.b64encode(preview).decode()
+            events.append(("preview", {"id": job.id, "step": preview_step, "png": png}))
         images = {
             i: image
             for i, image in enumerate(job.images)
             if image is not None and i not in held.sent_images
         }
         if not events and not images:
-            return
+            return None
         fields = {
             "step": job.step,
             "total": job.total,
@@ -201,51 +240,43 @@ class ClusterWorker:
             "version": job.version,
             "status": job.status,
         }
-        try:
-            self.broker.update(job.id, fields, events, images)
-        except BrokerDown as err:
-            self._broker_error(err)
-            return
-        held.sent_progress, held.sent_preview = progress, job.preview_step
-        held.sent_images |= set(images)
+        return job.id, fields, events, images, held, progress, preview_step
 
     def _finished(self, job: Job) -> None:
-        """Queue listener: publish a finished job's outcome and acknowledge its entry."""
+        """Queue listener: hand a finished job's outcome to the publisher."""
         held = self._held.get(job.id)
         if held is None:
             return
         if held.job is not job:  # a rollout candidate's failed attempt; the job goes on
             self._send(lambda: self.broker.record_attempt(job))
             return
-        images = {i: image for i, image in enumerate(job.images) if image is not None}
         if job.status == "done":
             self.metrics.worker_images.labels(job.model).inc(job.request.n)
-        if job.status in ("done", "failed"):
-            with self._lock:
-                self._outbox.append((job, images))
-        else:
-            with self._lock:
-                self._held.pop(job.id, None)
-            self._send(lambda: self.broker.ack(held.model, held.entry))
-        self._flush()
+        images = {i: image for i, image in enumerate(job.images) if image is not None}
+        with self._lock:
+            self._outbox.append((job, images))
+        self._wake.set()
 
     def _flush(self) -> None:
-        """Send the outcomes Redis has not taken yet (after an outage: at the next beat)."""
-        with self._lock:
-            outbox, self._outbox = self._outbox, []
-        for index, (job, images) in enumerate(outbox):
-            held = self._held.get(job.id)
-            try:
-                self.broker.finish(job, images)
-                if held is not None:
-                    self.broker.ack(held.model, held.entry)
-            except BrokerDown as err:
-                self._broker_error(err)
-                with self._lock:
-                    self._outbox = outbox[index:] + self._outbox
-                return
+        """Send the outcomes Redis has not taken yet (done and failed with their images; a
+        cancelled one only acknowledged) and forget those jobs; after an outage, later."""
+        with self._flush_lock:
             with self._lock:
-                self._held.pop(job.id, None)
+                outbox, self._outbox = self._outbox, []
+            for index, (job, images) in enumerate(outbox):
+                held = self._held.get(job.id)
+                try:
+                    if job.status in ("done", "failed"):
+                        self.broker.finish(job, images)
+                    if held is not None:
+                        self.broker.ack(held.model, held.entry)
+                except BrokerDown as err:
+                    self._broker_error(err)
+                    with self._lock:
+                        self._outbox = outbox[index:] + self._outbox
+                    return
+                with self._lock:
+                    self._held.pop(job.id, None)
 
     def _send(self, act) -> None:
         try:
@@ -273,9 +304,10 @@ class ClusterWorker:
             held = list(self._held.values())
         for model in {h.model for h in held}:
             self.broker.touch(model, self.name, [h.entry for h in held if h.model == model])
-        for h in held:  # a cancel sent while this worker could not hear it
-            stored = self.broker.job(h.job.id)
-            if (stored is None or stored.status == "cancelled") and not h.job.is_finished:
+        states = self.broker.states([h.job.id for h in held])
+        for h, (status, watchers) in zip(held, states):
+            h.job.watchers = watchers  # streams open on the replicas: previews are drawn
+            if status in (None, "cancelled") and not h.job.is_finished:  # a missed cancel
                 self.queue.cancel(h.job)
         self._flush()
 

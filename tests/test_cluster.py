@@ -113,6 +113,7 @@ def test_cluster_images_are_the_embedded_servers(cluster, embedded):
     # validation and unknown jobs answer as the embedded server does
     assert api.generate(model="tiny", steps=900).status_code == 422
     assert api.generate(model="nope").status_code == 404
+    assert api.get("/api/ready?model=nope").status_code == 404
     assert api.get(f"/api/jobs/{'0' * 32}").status_code == 404
     assert api.metric("picodiff_live_workers", model="tiny") == 1
 

@@ -87,6 +87,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description no such model, job or image */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description the model cannot be loaded or served, the server is not ready, or too many event streams and waits are open (retry after Retry-After) */
                 503: {
                     headers: {

@@ -55,7 +55,9 @@ def ready():
         if not workers:
             body["reason"] = "the sampling worker stopped"
         elif wanted is not None and wanted not in names:
-            body.update(ready=False, reason=f"no valid model named {wanted!r}")
+            entry = svc.manager.entry(wanted)
+            _known(wanted, entry is not None)
+            body.update(ready=False, reason=f"model {wanted!r} cannot be served: {entry.reason}")  # type: ignore[union-attr]
         elif not names:
             body["reason"] = "no valid model found"
     return body, 200 if body["ready"] else 503
@@ -82,10 +84,17 @@ def _cluster_ready(svc, wanted: str | None) -> dict:
         "live_workers": len(workers),
     }
     if wanted is not None and wanted not in names:
+        _known(wanted, wanted in svc.broker.catalog())
         body.update(ready=False, reason=f"no live worker serves model {wanted!r}")
     elif not names:
         body["reason"] = "no live worker" if not workers else "no worker holds a valid model"
     return body
+
+
+def _known(name: str, known: bool) -> None:
+    """A readiness question about a model nobody has is a 404, not a 503."""
+    if not known:
+        raise ApiError(404, f"no model named {name!r}; GET /api/models lists them", field="model")
 
 
 @api.get("/models")

@@ -64,7 +64,7 @@ OPERATIONS = [
         "readiness: workers up and a valid model (with ?model=NAME: a worker up for it); an "
         "API replica also needs its broker",
         (200, "ready", _ref("Ready")),
-        (503,),
+        (404, 503),
         [_param("model", "query", STRING, "the model that must be servable")],
     ),
     (

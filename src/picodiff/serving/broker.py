@@ -226,7 +226,7 @@ class Broker:
         self._finish = self.redis.register_script(_FINISH)
         self._update = self.redis.register_script(_UPDATE)
         self._watch = self.redis.register_script(_WATCH)
-        self._groups: set[str] = set()
+        self._groups: set[tuple[str, str]] = set()  # consumer groups known to exist
 
     # --- health ---------------------------------------------------------------------------
     @contextmanager
@@ -253,7 +253,7 @@ class Broker:
 
     def ensure_group(self, stream: str, group: str) -> None:
         """Create a consumer group (and its stream) once; it reads from the stream's start."""
-        if (stream, group) in self._groups:  # type: ignore[comparison-overlap]
+        if (stream, group) in self._groups:
             return
         with self.reachable():
             try:
@@ -261,7 +261,7 @@ class Broker:
             except redis.ResponseError as err:
                 if "BUSYGROUP" not in str(err):
                     raise
-        self._groups.add((stream, group))  # type: ignore[arg-type]
+        self._groups.add((stream, group))
 
     def forget_groups(self) -> None:
         """After a NOGROUP error (a broker that lost its data): create groups again."""
@@ -300,9 +300,10 @@ class Broker:
         with self.reachable():
             pipe = self.redis.pipeline(transaction=False)
             pipe.hgetall(key("job", job_id))
-            pipe.hgetall(key("job", job_id, "images")) if images else pipe.hkeys(
-                key("job", job_id, "images")
-            )
+            if images:
+                pipe.hgetall(key("job", job_id, "images"))
+            else:
+                pipe.hkeys(key("job", job_id, "images"))
             fields, stored = pipe.execute()
         fields = _decoded(fields)
         if "request" not in fields:  # unknown, or expired

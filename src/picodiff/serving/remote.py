@@ -42,6 +42,11 @@ class Cluster:
                 self._workers, self._read_at = self.broker.workers(), time.monotonic()
             return self._workers
 
+    def forget(self) -> None:
+        """Read the heartbeats afresh at the next question."""
+        with self._lock:
+            self._read_at = -1.0
+
     def holders(self, name: str) -> list[dict[str, Any]]:
         """The published {entry, health, loaded} of a model on each live worker holding it."""
         return [m for w in self.workers() for m in w["models"] if m["entry"]["name"] == name]
@@ -82,7 +87,7 @@ class RemoteCatalog:
 
     def scan(self, wait: bool = True) -> dict[str, list[str]]:
         """Workers scan their own folders; a replica only reads their heartbeats afresh."""
-        self.cluster._read_at = -1.0
+        self.cluster.forget()
         return {"added": [], "removed": [], "changed": []}
 
     def close(self) -> None:

@@ -176,6 +176,7 @@ def job_from_record(
     job.finished = _number(fields.get("finished"))
     job.step, job.total = int(fields.get("step") or 0), int(fields.get("total") or 0)
     job.eta_seconds = _number(fields.get("eta"))
+    job.watchers = max(0, int(fields.get("watchers") or 0))  # streams open on the replicas
     job.error = json.loads(fields.get("error") or "null")
     stopped = fields.get("stopped_at_step")
     job.stopped_at_step = int(stopped) if stopped not in (None, "") else None
@@ -430,9 +431,6 @@ class Broker:
         """Count an event stream of a job opening (+1) or closing (-1), on any replica."""
         with self.reachable():
             self._watch(keys=[key("job", job_id)], args=[delta])  # not on an expired job
-
-    def watchers(self, job_ids: list[str]) -> list[int]:
-        return [watchers for _, watchers in self.states(job_ids)]
 
     def states(self, job_ids: list[str]) -> list[tuple[str | None, int]]:
         """(status or None if gone, open event streams) of each job, in one round trip."""

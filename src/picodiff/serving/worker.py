@@ -162,7 +162,6 @@ class ClusterWorker:
         if job is None or job.is_finished or job.model != model:
             self.broker.ack(model, entry)
             return
-        job.watchers = int(self.broker.watchers([job_id])[0])  # previews only when followed
         job.on_change = self._publish
         with self._lock:
             held = self._held[job_id] = Held(job, model, entry)
@@ -171,8 +170,8 @@ class ClusterWorker:
             job.finish("done")
             self._finished(job)
             return
-        entry_version = self.manager.entry(model)
-        version = (entry_version and entry_version.version) or job.version
+        served = self.manager.entry(model)
+        version = (served and served.version) or job.version
         if not self.broker.start(job_id, self.name, version):
             with self._lock:
                 self._held.pop(job_id, None)

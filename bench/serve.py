@@ -56,6 +56,7 @@ def one_round(url: str, clients: int, args: argparse.Namespace, round_index: int
     """Every client's requests against one server: wall seconds and per-request latencies."""
     body = {"model": args.model, "n": 1, "sampler": args.sampler, "steps": args.steps}
     latencies: list[float] = []
+    beyond: list[float] = []  # latency less the job's own sampling time (started -> finished)
     failures: list[str] = []
     began = time.perf_counter()
 
@@ -73,7 +74,9 @@ def one_round(url: str, clients: int, args: argparse.Namespace, round_index: int
             if reply.status_code != 200:
                 failures.append(f"{reply.status_code} {reply.text[:200]}")
                 return
-            latencies.append(time.perf_counter() - start)
+            latency, job = time.perf_counter() - start, reply.json()
+            latencies.append(latency)
+            beyond.append(latency - (job["finished"] - job["started"]))
             time.sleep(draws.expovariate(1 / args.think) if args.think else 0)
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
@@ -83,7 +86,7 @@ def one_round(url: str, clients: int, args: argparse.Namespace, round_index: int
         thread.join()
     if failures:
         raise SystemExit(f"a request failed: {failures[0]}")
-    return {"wall": time.perf_counter() - began, "latencies": latencies}
+    return {"wall": time.perf_counter() - began, "latencies": latencies, "beyond": beyond}
 
 
 def summary(rounds: list[dict]) -> dict:
@@ -98,6 +101,7 @@ def summary(rounds: list[dict]) -> dict:
         "images_per_s": statistics.median(len(r["latencies"]) / r["wall"] for r in rounds),
         "p50": statistics.median(statistics.median(r["latencies"]) for r in rounds),
         "p95": statistics.median(p95),
+        "beyond_p50": statistics.median(statistics.median(r["beyond"]) for r in rounds),
     }
 
 

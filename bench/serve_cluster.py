@@ -12,7 +12,9 @@ POST /api/generate?wait=true requests, staggered starts, random think times, the
 every setting) against: the in-process server; the cluster (through nginx) with one worker;
 the cluster with two. Printed: images/s and p50 / p95 latency per setting (medians over rounds)
 and the goals' ratios: two workers over one (>= 1.7), the one-worker cluster's throughput over
-the in-process server's (>= 0.9) and its p50 latency minus the in-process one (<= 20 ms).
+the in-process server's (>= 0.9), and, for one client alone, the latency each request spends
+beyond its own sampling (its latency less the job's started -> finished), cluster minus
+in-process (<= 20 ms: sampling time itself varies by more than that from run to run here).
 
 Then the fault run: --fault-jobs jobs submitted through nginx (without waiting) and followed by
 their event streams (reconnecting with Last-Event-ID, as the page does), while one of the two
@@ -121,7 +123,7 @@ def fault_run(args, nginx: str, replicas: list, workers: Workers) -> dict:
             job = reply.json()["id"]
             with lock:
                 submitted.append(job)
-            events = follow(f"{nginx}/api/jobs/{job}/events", tries=200)
+            events = follow(f"{nginx}/api/jobs/{job}/events", tries=200, client=f"fault-{k}")
             with lock:
                 seen[job] = [name for _, name, _ in events].count("done")
 
@@ -233,12 +235,15 @@ def report(args, figures: dict[str, dict], lone: dict[str, dict], faults: dict) 
     )
     ratio, extra = one["images_per_s"] / inproc["images_per_s"], one["p50"] - inproc["p50"]
     base, cluster = lone.values()
+    added = cluster["beyond_p50"] - base["beyond_p50"]
     print(
         f"broker overhead at 1 worker: throughput {ratio:.2f}x the in-process server's "
-        f"(goal >= 0.9); p50 at {args.clients} clients {1000 * extra:+.0f} ms (the queue: "
-        f"Little's law); p50 of one client alone {1000 * base['p50']:.0f} ms in-process, "
-        f"{1000 * cluster['p50']:.0f} ms through nginx and Redis: "
-        f"{1000 * (cluster['p50'] - base['p50']):+.0f} ms (goal <= +20 ms)"
+        f"(goal >= 0.9); p50 at {args.clients} clients {1000 * extra:+.0f} ms; one client "
+        f"alone: p50 {1000 * base['p50']:.0f} ms in-process, {1000 * cluster['p50']:.0f} ms "
+        f"through nginx and Redis; of which not sampling (latency less the job's own "
+        f"started -> finished): {1000 * base['beyond_p50']:.1f} ms in-process, "
+        f"{1000 * cluster['beyond_p50']:.1f} ms in the cluster: {1000 * added:+.1f} ms "
+        "(goal <= +20 ms)"
     )
     print(
         f"fault run (SIGKILL of a worker and an API replica after {args.fault_after:g} s): "

@@ -187,11 +187,17 @@ def _answers(url: str) -> bool:
 
 
 def read_events(
-    url: str, last_event_id: str | None = None, stop_after: int | None = None, timeout: float = 60
+    url: str,
+    last_event_id: str | None = None,
+    stop_after: int | None = None,
+    timeout: float = 60,
+    client: str | None = None,
 ):
     """The SSE events of one connection: [(id, name, data)]; stops after `stop_after` events,
-    at an outcome, or when the connection breaks (then the last item is ("broken", ...))."""
+    at an outcome, or when the connection breaks (then the last item is ("broken", ...)).
+    `client`: the X-Client-Id sent."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    headers |= {"X-Client-Id": client} if client else {}
     events, current = [], {}
     try:
         with requests.get(url, headers=headers, stream=True, timeout=timeout) as response:
@@ -218,12 +224,14 @@ def read_events(
     return events
 
 
-def follow(url: str, last_event_id: str | None = None, tries: int = 20) -> list:
+def follow(
+    url: str, last_event_id: str | None = None, tries: int = 20, client: str | None = None
+) -> list:
     """The events of a job's stream after `last_event_id`, reconnecting with Last-Event-ID
     after a broken connection (as EventSource does), until its outcome."""
     events: list = []
     for _ in range(tries):
-        got = read_events(url, last_event_id)
+        got = read_events(url, last_event_id, client=client)
         events += [e for e in got if e[0] != "broken"]
         if events and events[-1][1] in ("done", "failed", "cancelled"):
             return events

@@ -103,6 +103,9 @@ def test_cluster_images_are_the_embedded_servers(cluster, embedded):
     assert pngs_of(body) == reference(embedded, **request)
     assert images_of(api, body["id"], 3) == pngs_of(body)
     assert len(body["id"]) == 32 and body["status"] == "done"
+    answered = {k: v for k, v in body.items() if k != "images_base64"}
+    assert answered == api.get(f"/api/jobs/{body['id']}").json()  # the worker's stamps too
+    assert answered["started"] <= answered["finished"]
     models = {m["name"]: m for m in api.get("/api/models").json()}
     assert models["tiny"]["T"] == 40 and models["tiny"]["valid"]
     # the job's events, each with an id, in order, ending with the images

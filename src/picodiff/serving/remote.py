@@ -119,6 +119,11 @@ class RemoteHealth:
             metrics.live_workers.labels(name).set(len(self.cluster.holders(name)))
 
 
+# the job fields a worker changes after the job was queued
+_WRITTEN_BY_WORKERS = ("status", "version", "started", "finished", "error", "stopped_at_step")
+_WRITTEN_BY_WORKERS += ("step", "total", "eta_seconds")
+
+
 @dataclass(eq=False)
 class BrokerJob(Job):
     """A job read from Redis: waiting for it reads its event stream."""
@@ -139,9 +144,8 @@ class BrokerJob(Job):
     def _reread(self) -> None:
         fresh = self.broker.job(self.id, images=True)  # type: ignore[union-attr]
         if fresh is not None:
-            for name in ("status", "finished", "error", "images", "stopped_at_step"):
+            for name in (*_WRITTEN_BY_WORKERS, "images"):
                 setattr(self, name, getattr(fresh, name))
-            self.step, self.total, self.eta_seconds = fresh.step, fresh.total, fresh.eta_seconds
 
 
 class RemoteJobs:

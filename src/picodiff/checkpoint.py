@@ -34,7 +34,7 @@ from .choices import check_choice
 from .diffusion import NoiseSchedule, Prediction, check_samplable
 from .errors import DiskFull, UserError
 from .models import UNet, UNetConfig, convert_pb2025_state_dict
-from .models.conditioning import ClassConditioning, read_conditioning
+from .models.conditioning import ClassConditioning, Conditioning, read_conditioning
 from .models.pb2025 import pb2025_image_channels
 
 CONFIG_FILE, WEIGHTS_FILE, EMA_FILE = "config.json", "model.safetensors", "ema.safetensors"
@@ -54,7 +54,12 @@ class Checkpoint:
     prediction: str = "eps"
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
-    conditioning: ClassConditioning | None = None  # what a conditional network takes
+    conditioning: Conditioning | None = None  # what a conditional network takes
+
+    def __post_init__(self) -> None:
+        classes = self.model.config.num_classes
+        if self.conditioning is None and classes:  # a class network built in code: 0..n-1
+            self.conditioning = ClassConditioning(tuple(str(i) for i in range(classes)))
 
     @property
     def config(self) -> UNetConfig:
@@ -70,7 +75,7 @@ def save_checkpoint(
     ema_state: dict[str, torch.Tensor] | None = None,
     metadata: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
-    conditioning: ClassConditioning | None = None,
+    conditioning: Conditioning | None = None,
 ) -> Path:
     """Write a checkpoint directory atomically (a crash never leaves a half-written one).
 
@@ -135,7 +140,7 @@ class CheckpointSpec:
     schedule: NoiseSchedule
     prediction: str
     metadata: dict[str, Any]
-    conditioning: ClassConditioning | None = None
+    conditioning: Conditioning | None = None
 
     def weights_file(self, use_ema: bool = True) -> Path:
         ema = self.path / EMA_FILE

@@ -62,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import fid_kid
 
     store = open_reference_store(args, "fid")
-    if args.label is not None and is_samples_folder(args.samples):
-        raise UserError("--label applies to a checkpoint drawn on the fly, not a samples folder")
+    if (args.label or args.prompt) is not None and is_samples_folder(args.samples):
+        raise UserError(
+            "--label and --prompt apply to a checkpoint drawn on the fly, not a samples folder"
+        )
     rows = class_rows(args, store, args.samples)
     extractor, real, cached = load_reference(args, rows)
     fake, samples = _sample_features(args, extractor, store.channels)

@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.runs and not args.cascade:
         raise UserError("give run directories / checkpoints to compare, or --cascade BASE SR")
-    if args.cascade and args.label is not None:
-        raise UserError("--label applies to class-conditional checkpoints, not --cascade")
+    if args.cascade and (args.label or args.prompt) is not None:
+        raise UserError("--label and --prompt apply to conditional checkpoints, not --cascade")
     store = open_reference_store(args, "report")
     device = pick_device(args.device)
     opened = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first
@@ -138,6 +138,7 @@ def _settings(args, real, extractor) -> dict[str, str]:
         "seed": str(args.seed),
         "weights": "raw" if args.no_ema else "EMA when present",
         **({"class": f"{args.label}, guidance {_guidance(args):g}"} if args.label else {}),
+        **({"prompt": f"{args.prompt}, guidance {_guidance(args):g}"} if args.prompt else {}),
     }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import UserError
-from ..models.conditioning import DEFAULT_GUIDANCE, ClassConditioning
+from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT, Conditioning
 from ..sampling import LegacyOptions, open_checkpoint
 
 STEPS_HELP = (
@@ -54,8 +54,10 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
 
 
 def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("class-conditional models")
-    group.add_argument("--label", help="the class to draw: a name of the model's or its index")
+    group = parser.add_argument_group("conditional models")
+    choose = group.add_mutually_exclusive_group()
+    choose.add_argument("--label", help="class models: a name of the model's or its index")
+    choose.add_argument("--prompt", help="text models: the text to draw (at most 200 characters)")
     group.add_argument(
         "--guidance",
         type=float,
@@ -64,29 +66,48 @@ def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def condition_from(args: argparse.Namespace, conditioning: ClassConditioning | None, where) -> dict:
-    """sample_images' `label` and `guidance` from --label / --guidance ({} without them) for
-    the model at `where` with that conditioning."""
-    if args.label is None:
+def condition_from(args: argparse.Namespace, conditioning: Conditioning | None, where) -> dict:
+    """sample_images' `label` or `prompt`, and `guidance`, from --label / --prompt /
+    --guidance ({} without them) for the model at `where` with that conditioning."""
+    label, prompt = args.label, getattr(args, "prompt", None)
+    if label is None and prompt is None:
         if args.guidance is not None:
-            raise UserError("--guidance needs --label (the class to guide towards)")
+            raise UserError("--guidance needs --label or --prompt (what to guide towards)")
         return {}
-    if conditioning is None:
-        raise UserError(f"{where}: this model is not class-conditional; drop --label")
-    try:
-        label = conditioning.index(args.label)
-    except ValueError as err:
-        raise UserError(f"--label: {err}") from None
+    kind = "class" if label is not None else "text"
+    if conditioning is None or conditioning.kind != kind:
+        flag = "--label" if label is not None else "--prompt"
+        raise UserError(f"{where}: this model is not {kind}-conditional; drop {flag}")
+    if label is not None:
+        try:
+            condition: dict = {"label": conditioning.index(label)}  # type: ignore[union-attr]
+        except ValueError as err:
+            raise UserError(f"--label: {err}") from None
+    else:
+        condition = {"prompt": check_prompt(prompt, "--prompt")}
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     if not guidance >= 0 or guidance == float("inf"):
         raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
-    return {"label": label, "guidance": guidance}
+    return {**condition, "guidance": guidance}
 
 
-def described(conditioning: ClassConditioning | None, condition: dict) -> dict:
-    """A condition as reports and provenance record it: the label's name and the guidance."""
+def check_prompt(prompt: str, name: str) -> str:
+    """A prompt stripped of surrounding spaces; UserError if empty or over MAX_PROMPT."""
+    text = prompt.strip()
+    if not text:
+        raise UserError(f"{name} is empty: give the text to draw")
+    if len(text) > MAX_PROMPT:
+        raise UserError(f"{name} has {len(text)} characters; at most {MAX_PROMPT}")
+    return text
+
+
+def described(conditioning: Conditioning | None, condition: dict) -> dict:
+    """A condition as reports and provenance record it: the label's name or the prompt, and
+    the guidance."""
     if not condition:
         return {}
+    if "prompt" in condition:
+        return {"prompt": condition["prompt"], "guidance": condition["guidance"]}
     name = conditioning.labels[condition["label"]]  # type: ignore[union-attr]
     return {"label": name, "guidance": condition["guidance"]}
 

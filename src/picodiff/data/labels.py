@@ -3,8 +3,6 @@ the names a class-conditional model learns, and each row's class index."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from .dataset import ImageStore
@@ -18,13 +16,7 @@ def class_labels(
 ) -> tuple[tuple[str, ...], str, np.ndarray]:
     """(label names, the field read, the class index of every row) of one split. The names
     are the field's distinct values, sorted (numbers numerically), as text."""
-    index = store.path / store.meta["splits"][store.split].get("index", "")
-    try:
-        rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
-    except (OSError, ValueError) as err:
-        raise StoreError(f"{index}: cannot read the store's index ({err})") from None
-    if len(rows) != len(store):
-        raise StoreError(f"{index}: {len(rows)} rows for {len(store)} images")
+    rows = store.index_rows()
     if field is None:
         found = [name for name in LABEL_FIELDS if rows and name in rows[0]]
         if not found:
@@ -36,8 +28,8 @@ def class_labels(
     missing = [i for i, row in enumerate(rows) if row.get(field) is None]
     if missing:
         raise StoreError(
-            f"{index}: {len(missing):,} rows have no {field!r} (the first: row {missing[0]}); "
-            "a class-conditional model needs a label for every image"
+            f"{store.path} ({store.split}): {len(missing):,} rows have no {field!r} (the "
+            f"first: row {missing[0]}); a class-conditional model needs a label for every image"
         )
     values = [row[field] for row in rows]
     numeric = all(isinstance(v, int) and not isinstance(v, bool) for v in values)

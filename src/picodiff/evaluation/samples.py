@@ -54,10 +54,11 @@ def checkpoint_features(
     keep: int = 0,
     progress: bool = True,
     label: int | None = None,
+    prompt: str | None = None,
     guidance: float = 1.0,
 ) -> DrawnFeatures:
-    """Draw n images (image i from (seed, i); of class `label` with `guidance` for a
-    class-conditional model), keeping only their features and the first few."""
+    """Draw n images (image i from (seed, i); of class `label` or of `prompt`, with `guidance`,
+    for a conditional model), keeping only their features and the first few."""
     settings = settings.resolve(checkpoint.schedule.T)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     bar = SamplingBar(n, -(-n // batch_size), settings.steps, progress)  # type: ignore[arg-type]
@@ -70,6 +71,7 @@ def checkpoint_features(
         micro_batch=micro_batch,
         callback=bar,
         label=label,
+        prompt=prompt,
         guidance=guidance,
     )
     features, kept, seconds = [], [], 0.0

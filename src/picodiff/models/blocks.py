@@ -1,4 +1,4 @@
-"""U-Net building blocks: time embedding, residual block, fused self-attention, resampling."""
+"""U-Net building blocks: time embedding, residual block, fused (text) attention, resampling."""
 
 from __future__ import annotations
 
@@ -58,27 +58,57 @@ class ResBlock(Checkpointed):
 
 class Attention(Checkpointed):
     """Multi-head self-attention over the H*W positions, through fused scaled-dot-product
-    attention (no H*W x H*W matrix is stored), with a residual connection."""
+    attention (no H*W x H*W matrix is stored), with a residual connection. With `context_dim`,
+    the keys and values also hold a text's word-piece states, projected (GLIDE's text
+    attention, Nichol et al. 2022): `context` = (states [B, L, context_dim], mask [B, L])."""
 
-    def __init__(self, channels: int, heads: int, groups: int):
+    def __init__(self, channels: int, heads: int, groups: int, context_dim: int = 0):
         super().__init__()
         self.heads = heads
         self.norm = nn.GroupNorm(groups, channels)
         self.qkv = nn.Linear(channels, 3 * channels)
+        self.context_kv = nn.Linear(context_dim, 2 * channels) if context_dim else None
         self.proj = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: Context | None = None) -> torch.Tensor:
         b, c, height, width = x.shape
         tokens = self.norm(x).flatten(2).transpose(1, 2)  # [B, HW, C]
         qkv = self.qkv(tokens).unflatten(-1, (3, self.heads, c // self.heads))
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, heads, HW, C/heads]
-        out = fused_attention(q, k, v)
+        mask = None
+        if self.context_kv is not None:
+            states, present = _context(context, b)
+            kv = self.context_kv(states).unflatten(-1, (2, self.heads, c // self.heads))
+            k_text, v_text = kv.permute(2, 0, 3, 1, 4)  # each [B, heads, L, C/heads]
+            k, v = torch.cat([k, k_text], dim=2), torch.cat([v, v_text], dim=2)
+            image = torch.ones(b, height * width, dtype=torch.bool, device=x.device)
+            mask = torch.cat([image, present], dim=1)[:, None, None, :]  # [B, 1, 1, HW + L]
+        out = fused_attention(q, k, v, mask)
         out = self.proj(out.transpose(1, 2).flatten(2))  # [B, HW, C]
         return x + out.transpose(1, 2).reshape(b, c, height, width)
 
 
-def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d)) v without storing the attention matrix.
+Context = tuple[torch.Tensor, torch.Tensor]  # a text's word-piece states and their mask
+
+
+def _context(context: Context | None, count: int) -> Context:
+    if context is None or context[0].shape[0] != count:
+        raise ValueError(f"a text-conditional attention layer needs the text of all {count} rows")
+    return context
+
+
+class NoAttention(nn.Module):
+    """A level without attention: the input, whatever the context."""
+
+    def forward(self, x: torch.Tensor, context: Context | None = None) -> torch.Tensor:
+        return x
+
+
+def fused_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v without storing the attention matrix; `mask` (boolean,
+    broadcast to the scores) keeps the keys where it is True.
 
     PyTorch's CPU flash kernel is slowest for tiny heads (d = 4 runs 1.5x longer than d = 16), so
     heads narrower than 16 are zero-padded to 16: zeros add nothing to q.k and the padded output
@@ -86,9 +116,11 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.
     """
     d = q.shape[-1]
     if d >= MIN_FAST_HEAD_DIM or q.device.type != "cpu":
-        return F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     pad = (0, MIN_FAST_HEAD_DIM - d)
-    out = F.scaled_dot_product_attention(F.pad(q, pad), F.pad(k, pad), F.pad(v, pad), scale=d**-0.5)
+    out = F.scaled_dot_product_attention(
+        F.pad(q, pad), F.pad(k, pad), F.pad(v, pad), attn_mask=mask, scale=d**-0.5
+    )
     return out[..., :d]
 
 
@@ -101,11 +133,13 @@ class MidBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, time_dim: int, cfg):
         super().__init__()
         self.block1 = ResBlock(c_in, c_out, time_dim, cfg.norm_groups, cfg.dropout)
-        self.attn = Attention(c_out, cfg.heads, cfg.attention_norm_groups)
+        self.attn = Attention(c_out, cfg.heads, cfg.attention_norm_groups, cfg.text_dim)
         self.block2 = ResBlock(c_out, c_out, time_dim, cfg.norm_groups, cfg.dropout)
 
-    def forward(self, h: torch.Tensor, act_emb: torch.Tensor) -> torch.Tensor:
-        return self.block2(self.attn(self.block1(h, act_emb)), act_emb)
+    def forward(
+        self, h: torch.Tensor, act_emb: torch.Tensor, context: Context | None = None
+    ) -> torch.Tensor:
+        return self.block2(self.attn(self.block1(h, act_emb), context), act_emb)
 
 
 class Upsample(nn.Module):

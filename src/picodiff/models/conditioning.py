@@ -1,19 +1,28 @@
 """What a conditional network is conditioned on, as a checkpoint's config records it:
 
     "conditioning": {"kind": "class", "field": "class", "labels": ["Ankle boot", "Bag", ...]}
+    "conditioning": {"kind": "text", "fields": ["name", "short_names"],
+                     "encoder": "sentence-transformers/all-MiniLM-L6-v2", "encoder_key": "..."}
 
 Label i is class index i of the network (`UNetConfig.num_classes` = len(labels)); the null
-class (index num_classes) is the unconditional branch of classifier-free guidance.
+class (index num_classes) is the unconditional branch of classifier-free guidance. A text
+network's unconditional branch is the empty text (`UNet.set_null_text`); `encoder_key` names
+the encoder's exact weights, so a different encoder is refused rather than silently used.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from ..errors import UserError
 from .config import UNetConfig
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance w when a label is asked for without one
+MAX_PROMPT = 200  # characters of a prompt
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,17 @@ class ClassConditioning:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "class", "field": self.field, "labels": list(self.labels)}
 
+    def network_inputs(self, labels: list, net, device) -> dict[str, torch.Tensor]:
+        """The network's class_labels for one label index (None: the null class) per row."""
+        null = len(self.labels)
+        rows = [null if label is None else int(label) for label in labels]
+        return {"class_labels": torch.tensor(rows, dtype=torch.long, device=device)}
+
+    def check(self, label: Any) -> None:
+        whole = isinstance(label, numbers.Integral) and not isinstance(label, bool)
+        if not whole or not 0 <= label < len(self.labels):
+            raise UserError(f"labels must be class indices in 0..{len(self.labels) - 1}")
+
     def index(self, label: str | int) -> int:
         """A class index from its name or its index (as text or a number); ValueError names
         the choices otherwise."""
@@ -43,15 +63,71 @@ class ClassConditioning:
         raise ValueError(f"unknown label {label!r}; this model's labels: {shown}{more}")
 
 
-def read_conditioning(value: Any, config: UNetConfig) -> ClassConditioning | None:
+@dataclass(frozen=True)
+class TextConditioning:
+    """The sentence encoder of a text-conditional network and the store fields it learnt."""
+
+    encoder: str
+    encoder_key: str
+    tokens: int
+    fields: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "text"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "text",
+            "encoder": self.encoder,
+            "encoder_key": self.encoder_key,
+            "tokens": self.tokens,
+            "fields": list(self.fields),
+        }
+
+    def embedder(self):
+        """The process's encoder for this network (loaded once), checked to be its own."""
+        from ..text_encoder import text_encoder
+
+        encoder = text_encoder(self.encoder, self.tokens)
+        if encoder.key != self.encoder_key:
+            raise UserError(
+                f"the text encoder {self.encoder} here (weights {encoder.key}) is not the one "
+                f"this model was trained with ({self.encoder_key})"
+            )
+        return encoder
+
+    def network_inputs(self, prompts: list, net, device) -> dict[str, torch.Tensor]:
+        """The network's text inputs for one prompt (None: the empty text) per row."""
+        encoder = self.embedder() if any(p is not None for p in prompts) else None
+        null = (net.null_text_tokens, net.null_text_mask > 0, net.null_text_embedding)
+        rows = [null if p is None else _as_tuple(encoder.embed(p)) for p in prompts]  # type: ignore[union-attr]
+        tokens, mask, pooled = (torch.stack([r[i].to(device) for r in rows]) for i in range(3))
+        return {"text_tokens": tokens, "text_mask": mask, "text_embedding": pooled}
+
+    def check(self, prompt: Any) -> None:
+        if not isinstance(prompt, str):
+            raise UserError(f"prompts must be strings, got {prompt!r}")
+
+
+def _as_tuple(embedding) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return embedding.tokens, embedding.mask, embedding.pooled
+
+
+Conditioning = ClassConditioning | TextConditioning
+
+
+def read_conditioning(value: Any, config: UNetConfig) -> Conditioning | None:
     """The conditioning of a config.json (None: unconditional), checked against its network;
     ValueError says what is wrong."""
     if value is None:
-        if config.num_classes:
-            raise ValueError(f"num_classes is {config.num_classes} but no 'conditioning' is given")
+        if config.num_classes or config.text_dim:
+            raise ValueError("the network is conditional but no 'conditioning' is given")
         return None
+    if isinstance(value, dict) and value.get("kind") == "text":
+        return _read_text(value, config)
     if not isinstance(value, dict) or value.get("kind") != "class":
-        raise ValueError("'conditioning' must be an object with kind 'class'")
+        raise ValueError("'conditioning' must be an object with kind 'class' or 'text'")
     labels, field = value.get("labels"), value.get("field", "label")
     if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
         raise ValueError("conditioning labels must be a list of strings")
@@ -63,3 +139,24 @@ def read_conditioning(value: Any, config: UNetConfig) -> ClassConditioning | Non
     if not isinstance(field, str):
         raise ValueError("conditioning field must be a string")
     return ClassConditioning(tuple(labels), field)
+
+
+def _read_text(value: dict, config: UNetConfig) -> TextConditioning:
+    encoder, key, fields = value.get("encoder"), value.get("encoder_key"), value.get("fields", [])
+    if not config.text_dim:
+        raise ValueError("conditioning kind 'text' needs a network with text_dim > 0")
+    if not isinstance(encoder, str) or not isinstance(key, str):
+        raise ValueError("text conditioning needs the strings 'encoder' and 'encoder_key'")
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise ValueError("text conditioning fields must be a list of strings")
+    if value.get("tokens") != config.text_tokens:
+        raise ValueError(f"text conditioning tokens must equal text_tokens ({config.text_tokens})")
+    return TextConditioning(encoder, key, config.text_tokens, tuple(fields))
+
+
+def conditioning_from_dict(value: dict[str, Any]) -> Conditioning:
+    """The conditioning `to_dict` wrote (already checked against its network elsewhere)."""
+    if value["kind"] == "text":
+        fields = tuple(value.get("fields", ()))
+        return TextConditioning(value["encoder"], value["encoder_key"], value["tokens"], fields)
+    return ClassConditioning(tuple(value["labels"]), value["field"])

@@ -42,6 +42,12 @@ class UNetConfig:
     # class-conditional (classifier-free guidance, Ho & Salimans 2022): > 0 learns an embedding
     # per class plus a null class (index num_classes) for the unconditional branch
     num_classes: int = 0
+    # text-conditional: > 0 takes a sentence encoder's embedding of this width, cut to
+    # text_tokens word pieces: the sentence embedding is added to the time embedding and every
+    # attention layer also attends to the word-piece states (GLIDE, Nichol et al. 2022); the
+    # empty text, kept in the network's buffers, is the unconditional branch
+    text_dim: int = 0
+    text_tokens: int = 16
     # layout "pb2025" only
     mid_channels: tuple[int, ...] = ()
     up_channels: tuple[int, ...] = ()
@@ -171,6 +177,14 @@ def _validate(c: UNetConfig) -> None:
         )
     if c.num_classes < 0:
         raise ValueError(f"num_classes must be >= 0, got {c.num_classes}")
+    if c.text_dim < 0 or c.text_tokens < 1:
+        raise ValueError(
+            f"text_dim must be >= 0 and text_tokens >= 1, got {c.text_dim}, {c.text_tokens}"
+        )
+    if c.text_dim and c.num_classes:
+        raise ValueError("a network is class- or text-conditional, not both")
+    if c.text_dim and c.low_res_size:
+        raise ValueError("text conditioning applies to base models, not super-resolution")
     if not 0.0 <= c.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
     if c.time_embedding_dim % 2 or c.time_embedding_dim < 2:

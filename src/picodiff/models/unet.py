@@ -5,7 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import Attention, Checkpointed, MidBlock, ResBlock, TimeEmbedding, Upsample
+from .blocks import (
+    Attention,
+    Checkpointed,
+    Context,
+    MidBlock,
+    NoAttention,
+    ResBlock,
+    TimeEmbedding,
+    Upsample,
+)
 from .config import UNetConfig
 
 
@@ -24,6 +33,14 @@ class UNet(nn.Module):
         # one embedding per class and the null class (the last), added to the time embedding
         classes = config.num_classes
         self.class_embed = nn.Embedding(classes + 1, dim) if classes else None
+        # the sentence embedding of a text-conditional one, added to the time embedding, and
+        # the empty text (the unconditional branch), set from the encoder before training
+        self.text_embed = nn.Linear(config.text_dim, dim) if config.text_dim else None
+        if config.text_dim:
+            width, length = config.text_dim, config.text_tokens
+            self.register_buffer("null_text_tokens", torch.zeros(length, width))
+            self.register_buffer("null_text_mask", torch.zeros(length))  # 1: a word piece
+            self.register_buffer("null_text_embedding", torch.zeros(width))
         build = _build_pb2025 if config.layout == "pb2025" else _build_standard
         self.downs, self.ups, out_width = build(config)
         mids = config.mid_channels or (config.channels[-1], config.channels[-1])
@@ -42,13 +59,18 @@ class UNet(nn.Module):
         low_res: torch.Tensor | None = None,
         aug_level: torch.Tensor | None = None,
         class_labels: torch.Tensor | None = None,
+        text_embedding: torch.Tensor | None = None,
+        text_tokens: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x_t [B, C, H, W], t [B] -> the prediction [B, C, H, W].
 
         A super-resolution network also takes the low-resolution image (any size; upsampled
         bicubically to H x W here) and `aug_level` [B], the timestep of the noise that
         conditioning augmentation added to it. A class-conditional one takes `class_labels`
-        [B] in 0..num_classes, num_classes being the null class (also used when None).
+        [B] in 0..num_classes, num_classes being the null class (also used when None). A
+        text-conditional one takes a text's `text_embedding` [B, D], `text_tokens` [B, L, D]
+        and `text_mask` [B, L] (`picodiff.text_encoder`; all None: the empty text).
         """
         self._check_input(x)
         emb = self.time_embed(t)
@@ -56,6 +78,12 @@ class UNet(nn.Module):
             emb = emb + self.class_embed(self._labels(class_labels, len(x), x.device))
         elif class_labels is not None:
             raise ValueError("class_labels given to a network that is not class-conditional")
+        context: Context | None = None
+        if self.text_embed is not None:
+            pooled, tokens, mask = self._text(len(x), text_embedding, text_tokens, text_mask)
+            emb, context = emb + self.text_embed(pooled), (tokens, mask)
+        elif text_embedding is not None or text_tokens is not None:
+            raise ValueError("a text was given to a network that is not text-conditional")
         if self.aug_embed is not None:
             x = torch.cat([x, self._upsampled(low_res, x)], dim=1)
             emb = emb + self.aug_embed(aug_level)
@@ -64,11 +92,11 @@ class UNet(nn.Module):
         h = self.conv_in(x.contiguous(memory_format=torch.channels_last))
         skips: list[torch.Tensor] = []
         for level in self.downs:
-            h = level(h, act_emb, skips)
+            h = level(h, act_emb, skips, context)
         for block in self.mid:
-            h = block(h, act_emb)
+            h = block(h, act_emb, context)
         for level in self.ups:
-            h = level(h, act_emb, skips)
+            h = level(h, act_emb, skips, context)
         return self.out_conv(self.out_act(self.out_norm(h))).contiguous()
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> None:
@@ -100,6 +128,31 @@ class UNet(nn.Module):
             raise ValueError(f"class_labels must be [{count}] integers in 0..{null} (null)")
         return labels.long()
 
+    def set_null_text(self, tokens: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> None:
+        """Keep the encoder's embedding of the empty text: the unconditional branch."""
+        self.null_text_tokens.copy_(tokens)
+        self.null_text_mask.copy_(mask)
+        self.null_text_embedding.copy_(pooled)
+
+    def _text(self, count: int, pooled, tokens, mask) -> tuple[torch.Tensor, ...]:
+        if pooled is None and tokens is None and mask is None:
+            return (
+                self.null_text_embedding.expand(count, -1),
+                self.null_text_tokens.expand(count, -1, -1),
+                self.null_text_mask.expand(count, -1) > 0,
+            )
+        c = self.config
+        shapes = {
+            "text_embedding": (pooled, (count, c.text_dim)),
+            "text_tokens": (tokens, (count, c.text_tokens, c.text_dim)),
+            "text_mask": (mask, (count, c.text_tokens)),
+        }
+        for name, (value, shape) in shapes.items():
+            if value is None or tuple(value.shape) != shape:
+                got = None if value is None else tuple(value.shape)
+                raise ValueError(f"{name} must be {list(shape)}, got {got}")
+        return pooled, tokens, mask.bool()
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.image_channels:
             raise ValueError(
@@ -126,9 +179,9 @@ class DownLevel(nn.Module):
         )
         self.down = nn.Conv2d(c_out, c_out, 3, stride=2, padding=1) if downsample else None
 
-    def forward(self, h, act_emb, skips):
+    def forward(self, h, act_emb, skips, context: Context | None = None):
         for block, attn in zip(self.blocks, self.attns):
-            h = attn(block(h, act_emb))
+            h = attn(block(h, act_emb), context)
             skips.append(h)
         return self.down(h) if self.down is not None else h
 
@@ -149,9 +202,9 @@ class UpLevel(nn.Module):
         )
         self.up = Upsample(c_out) if upsample else None
 
-    def forward(self, h, act_emb, skips):
+    def forward(self, h, act_emb, skips, context: Context | None = None):
         for block, attn in zip(self.blocks, self.attns):
-            h = attn(block(torch.cat([h, skips.pop()], dim=1), act_emb))
+            h = attn(block(torch.cat([h, skips.pop()], dim=1), act_emb), context)
         if self.up is not None:
             h = self.up(h, skips[-1].shape[-2:])
         return h
@@ -179,12 +232,12 @@ class PB2025DownLevel(nn.Module):
     def __init__(self, c_in, c_out, downsample, cfg):
         super().__init__()
         self.block = ResBlock(c_in, c_out, cfg.time_embedding_dim, cfg.norm_groups, cfg.dropout)
-        self.attn = Attention(c_out, cfg.heads, cfg.attention_norm_groups)
+        self.attn = Attention(c_out, cfg.heads, cfg.attention_norm_groups, cfg.text_dim)
         self.down = nn.Conv2d(c_out, c_out, 4, stride=2, padding=1) if downsample else None
 
-    def forward(self, h, act_emb, skips):
+    def forward(self, h, act_emb, skips, context: Context | None = None):
         skips.append(h)
-        h = self.attn(self.block(h, act_emb))
+        h = self.attn(self.block(h, act_emb), context)
         return self.down(h) if self.down is not None else h
 
 
@@ -195,12 +248,12 @@ class PB2025UpLevel(nn.Module):
         super().__init__()
         self.up = nn.ConvTranspose2d(c_in, c_in // 2, 4, stride=2, padding=1) if upsample else None
         self.block = ResBlock(c_in, c_out, cfg.time_embedding_dim, cfg.norm_groups, cfg.dropout)
-        self.attn = Attention(c_out, cfg.heads, cfg.attention_norm_groups)
+        self.attn = Attention(c_out, cfg.heads, cfg.attention_norm_groups, cfg.text_dim)
 
-    def forward(self, h, act_emb, skips):
+    def forward(self, h, act_emb, skips, context: Context | None = None):
         if self.up is not None:
             h = self.up(h)
-        return self.attn(self.block(torch.cat([h, skips.pop()], dim=1), act_emb))
+        return self.attn(self.block(torch.cat([h, skips.pop()], dim=1), act_emb), context)
 
 
 def _build_pb2025(cfg: UNetConfig):
@@ -216,4 +269,6 @@ def _build_pb2025(cfg: UNetConfig):
 
 
 def _attention_or_identity(enabled: bool, channels: int, cfg: UNetConfig) -> nn.Module:
-    return Attention(channels, cfg.heads, cfg.attention_norm_groups) if enabled else nn.Identity()
+    if not enabled:
+        return NoAttention()
+    return Attention(channels, cfg.heads, cfg.attention_norm_groups, cfg.text_dim)

@@ -106,11 +106,12 @@ class Cascade:
         on_violation: OnViolation | None = None,
         observe: Observe | None = None,
         labels: list[int | None] | None = None,
+        prompts: list[str | None] | None = None,
         guidance: float = 1.0,
     ) -> Generator[NetworkCall, torch.Tensor, list[torch.Tensor]]:
         """`sample_rows` as a generator of the network calls of every stage in turn (see
-        `image_steps`); it returns every stage's output. `labels` and `guidance` condition
-        the base stage (a class-conditional one)."""
+        `image_steps`); it returns every stage's output. `labels` or `prompts`, and
+        `guidance`, condition the base stage (a conditional one)."""
         stages = self.stages
         if base is not None:
             stages = [_resolved(stages[0], base), *stages[1:]]
@@ -130,7 +131,7 @@ class Cascade:
                 callback=_shifted(callback, done, total),
                 on_violation=on_violation,
                 observe=observe,
-                **({"labels": labels, "guidance": guidance} if k == 0 else {}),
+                **({"labels": labels, "prompts": prompts, "guidance": guidance} if k == 0 else {}),
             )
             outputs.append(images)
             done += stage.settings.steps  # type: ignore[operator]

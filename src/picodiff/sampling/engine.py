@@ -103,13 +103,15 @@ def image_steps(
     on_violation: OnViolation | None = None,
     observe: Observe | None = None,
     labels: Sequence[int | None] | None = None,
+    prompts: Sequence[str | None] | None = None,
     guidance: float = 1.0,
 ) -> ImageSteps:
     """`sample_images` as a generator: yields a NetworkCall per network evaluation, is sent
     the network's output, returns the images. Run it inside torch.inference_mode().
 
-    A class-conditional model takes `labels` (one class index per image; None: unconditional)
-    and `guidance` w: the prediction is u + w (c - u) from the conditional and unconditional
+    A class-conditional model takes `labels` (one class index per image; None: unconditional),
+    a text-conditional one `prompts` (one text per image; None: unconditional), and both take
+    `guidance` w: the prediction is u + w (c - u) from the conditional and unconditional
     predictions (classifier-free guidance, Ho & Salimans 2022, eq. 6 with w = 1 + their w), both
     from one network call of twice the rows; w = 1 is the conditional model alone, 0 the
     unconditional one."""
@@ -139,9 +141,9 @@ def image_steps(
         device=device,
     )
 
-    guide = _guide(model, len(indices), labels, guidance, device)
+    guide = _guide(model, len(indices), labels, prompts, guidance, device)
     if guide is not None:
-        inputs["class_labels"] = guide.labels
+        inputs |= guide.conditional
     check = _checker(model, settings.steps, on_violation, observe)
 
     def ask(call: tuple[torch.Tensor, torch.Tensor]) -> NetworkCall:
@@ -194,17 +196,19 @@ def sample_batches(
     micro_batch: int | None = None,
     callback: Callback | None = None,
     label: int | None = None,
+    prompt: str | None = None,
     guidance: float = 1.0,
 ) -> Iterator[tuple[range, np.ndarray]]:
     """Yield (indices, uint8 images [b, H, W, C]) for consecutive batches of `indices`;
     batch_size is rounded up to a multiple of micro_batch. A class-conditional model draws
-    class `label` with `guidance` (None: unconditional)."""
+    class `label`, a text-conditional one `prompt`, with `guidance` (None: unconditional)."""
     device = next(model.model.parameters()).device
     micro_batch = micro_batch or default_micro_batch(device)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     for start in range(indices.start, indices.stop, batch_size):
         batch = range(start, min(start + batch_size, indices.stop))
         labels = None if label is None else [label] * len(batch)
+        prompts = None if prompt is None else [prompt] * len(batch)
         images = sample_images(
             model,
             batch,
@@ -213,6 +217,7 @@ def sample_batches(
             micro_batch=micro_batch,
             callback=callback,
             labels=labels,
+            prompts=prompts,
             guidance=guidance,
         )
         yield batch, to_uint8(images)
@@ -242,11 +247,11 @@ def _checker(model: Checkpoint, steps: int, on_violation: OnViolation | None, ob
 
 @dataclass(frozen=True)
 class _Guidance:
-    """The class labels of a batch and, when guided, how its doubled calls are made and
+    """The condition inputs of a batch and, when guided, how its doubled calls are made and
     combined."""
 
-    labels: torch.Tensor  # [B] class indices, the null class for unconditional rows
-    null: int
+    conditional: dict[str, torch.Tensor]  # the unconditional inputs for unconditional rows
+    unconditional: dict[str, torch.Tensor]
     weight: float
 
     @property
@@ -257,7 +262,8 @@ class _Guidance:
         if not self.doubled:
             return NetworkCall(net, x, t, inputs)
         twice = {name: torch.cat([value, value]) for name, value in inputs.items()}
-        twice["class_labels"] = torch.cat([self.labels, torch.full_like(self.labels, self.null)])
+        for name, value in self.unconditional.items():
+            twice[name] = torch.cat([self.conditional[name], value])
         return NetworkCall(net, torch.cat([x, x]), torch.cat([t, t]), twice)
 
     def combine(self, out: torch.Tensor) -> torch.Tensor:
@@ -267,24 +273,37 @@ class _Guidance:
         return unconditional + self.weight * (conditional - unconditional)
 
 
-def _guide(model: Checkpoint, count: int, labels, guidance: float, device) -> _Guidance | None:
-    """The guidance of a batch of a class-conditional model (None for other models)."""
-    classes = model.config.num_classes
-    if not classes:
-        if labels is not None or guidance != 1.0:
-            raise UserError("this model is not class-conditional: it takes no label or guidance")
+def _guide(
+    model: Checkpoint, count: int, labels, prompts, guidance: float, device
+) -> _Guidance | None:
+    """The guidance of a batch of a conditional model (None for an unconditional one): one
+    class index (class models) or prompt (text models) per image, None: unconditional."""
+    conditioning = model.conditioning
+    kind = conditioning.kind if conditioning else None
+    for given, wanted, name in ((labels, "class", "label"), (prompts, "text", "prompt")):
+        if given is not None and kind != wanted:
+            raise UserError(f"this model is not {wanted}-conditional: it takes no {name}")
+    if conditioning is None:
+        if guidance != 1.0:
+            raise UserError("this model is unconditional: it takes no guidance")
         return None
-    labels = list(labels) if labels is not None else [None] * count
-    if len(labels) != count:
-        raise ValueError(f"got {len(labels)} labels for {count} images")
-    if any(label is not None and not 0 <= label < classes for label in labels):
-        raise UserError(f"labels must be class indices in 0..{classes - 1}")
+    conditions = labels if kind == "class" else prompts
+    conditions = list(conditions) if conditions is not None else [None] * count
+    if len(conditions) != count:
+        raise ValueError(f"got {len(conditions)} conditions for {count} images")
+    for condition in conditions:
+        if condition is not None:
+            conditioning.check(condition)
     if not math.isfinite(guidance) or guidance < 0:
         raise UserError(f"guidance must be a finite number >= 0, got {guidance}")
-    rows = [classes if label is None or guidance == 0 else label for label in labels]
-    tensor = torch.tensor(rows, dtype=torch.long, device=device)
-    weight = 1.0 if all(label is None for label in labels) else float(guidance)
-    return _Guidance(tensor, classes, weight)
+    rows = [None if guidance == 0 else c for c in conditions]
+    weight = 1.0 if all(c is None for c in conditions) else float(guidance)
+    net = model.model
+    return _Guidance(
+        conditioning.network_inputs(rows, net, device),
+        conditioning.network_inputs([None] * count, net, device),
+        weight,
+    )
 
 
 def _aug_timestep(model: Checkpoint, level: float | None) -> int:

@@ -46,7 +46,7 @@ from ..diffusion import NoiseSchedule, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
 from ..models.batching import default_micro_batch
-from ..models.conditioning import ClassConditioning
+from ..models.conditioning import Conditioning, conditioning_from_dict
 from ..sampling.cascade import check_aug_level, check_chain
 from ..sampling.monitor import check_output_stats
 
@@ -83,7 +83,7 @@ class ModelEntry:
     reference_split: str = "val"
     features: str = "inception"
     output_stats: dict[str, Any] | None = None
-    conditioning: ClassConditioning | None = None  # a class-conditional model's labels
+    conditioning: Conditioning | None = None  # a conditional model's labels or encoder
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
     stages: tuple[dict[str, Any], ...] = ()  # a cascade's stages, as GET /api/models shows them
@@ -115,8 +115,7 @@ class ModelEntry:
                 "signature": tuple(tuple(s) for s in fields.get("signature", ())),
                 "warnings": tuple(fields.get("warnings", ())),
                 "stages": tuple(fields.get("stages", ())),
-                "conditioning": conditioning
-                and ClassConditioning(tuple(conditioning["labels"]), conditioning["field"]),
+                "conditioning": conditioning and conditioning_from_dict(conditioning),
             }
         )
 

@@ -62,6 +62,9 @@ def load_model(entry: ModelEntry, device: str = "cpu") -> ServedModel:
             stages = [_stage(spec, device) for spec in entry.load_options["stages"]]
         else:
             stages = [Stage(_checkpoint(entry, device))]
+    conditioning = stages[0].checkpoint.conditioning
+    if conditioning is not None and conditioning.kind == "text":
+        conditioning.embedder()  # its sentence encoder, loaded now rather than at a prompt
     return ServedModel(entry, Cascade(stages))
 
 

@@ -136,6 +136,7 @@ class Job:
             "alias": self.alias,
             **{k: getattr(r, k) for k in ("n", "sampler", "steps", "eta", "spacing", "seed")},
             "label": r.label_name,
+            "prompt": r.prompt,
             "guidance": r.guidance,
             "progress": {
                 "step": self.step,
@@ -164,6 +165,7 @@ class Job:
             eta=r.eta,
             spacing=r.spacing,
             **({"label": r.label_name, "guidance": r.guidance} if r.label_name else {}),
+            **({"prompt": r.prompt, "guidance": r.guidance} if r.prompt else {}),
             **extra,
         )
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
-from ..models.conditioning import DEFAULT_GUIDANCE
+from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT
 from .catalog import ModelEntry
 from .config import ServeConfig
 
@@ -138,9 +138,18 @@ def generate_fields(config: ServeConfig) -> tuple[Field, ...]:
             200,
         ),
         Field(
+            "prompt",
+            str,
+            "text-conditional models: the text to draw (GET /api/models lists each model's "
+            "conditioning kind)",
+            None,
+            1,
+            MAX_PROMPT,
+        ),
+        Field(
             "guidance",
             float,
-            "classifier-free guidance w with a label (1: the conditional model, 0: "
+            "classifier-free guidance w with a label or prompt (1: the conditional model, 0: "
             f"unconditional; default {DEFAULT_GUIDANCE:g})",
             None,
             0.0,
@@ -161,6 +170,7 @@ class GenerateRequest:
     seed: int | None = None
     spacing: str | None = None
     label: str | int | None = None  # as asked; for_model resolves it
+    prompt: str | None = None
     guidance: float | None = None
     label_index: int | None = None
     label_name: str | None = None
@@ -175,30 +185,45 @@ class GenerateRequest:
         settings = _as_api_error(lambda: self.settings.resolve(T, config.max_steps))
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
         resolved = {"steps": settings.steps, "spacing": settings.spacing}
-        return replace(self, model=entry.name, seed=seed, **resolved, **self._label_for(entry))
+        condition = self._condition_for(entry)
+        return replace(self, model=entry.name, seed=seed, **resolved, **condition)
 
-    def _label_for(self, entry: ModelEntry) -> dict[str, Any]:
-        """The label resolved against the model's labels, and the guidance it is drawn with."""
-        if self.label is None:
+    def _condition_for(self, entry: ModelEntry) -> dict[str, Any]:
+        """The label resolved against the model's labels, or the prompt checked, and the
+        guidance it is drawn with."""
+        given = "label" if self.label is not None else "prompt" if self.prompt is not None else None
+        if given is None:
             if self.guidance is not None:
                 raise ApiError(
-                    422, "guidance needs a label (the class to guide towards)", "guidance"
+                    422, "guidance needs a label or a prompt (what to guide towards)", "guidance"
                 )
             return {}
-        if entry.conditioning is None:
+        if self.label is not None and self.prompt is not None:
+            raise ApiError(422, "give a label or a prompt, not both", "prompt")
+        kind = entry.conditioning.kind if entry.conditioning else None
+        wanted = {"label": "class", "prompt": "text"}[given]
+        if kind != wanted:
+            other = {"class": "; give a label", "text": "; give a prompt"}.get(kind or "", "")
             raise ApiError(
-                422, f"model {entry.name!r} is not class-conditional; drop label", "label"
+                422, f"model {entry.name!r} is not {wanted}-conditional{other}; drop {given}", given
             )
+        guidance = DEFAULT_GUIDANCE if self.guidance is None else self.guidance
+        if self.prompt is not None:
+            prompt = self.prompt.strip()
+            if not prompt:
+                raise ApiError(422, "prompt is empty: give the text to draw", "prompt")
+            return {"prompt": prompt, "guidance": guidance}
         try:
-            index = entry.conditioning.index(self.label)
+            index = entry.conditioning.index(self.label)  # type: ignore[union-attr]
         except ValueError as err:
             raise ApiError(422, f"label: {err}", "label") from None
-        guidance = DEFAULT_GUIDANCE if self.guidance is None else self.guidance
-        name = entry.conditioning.labels[index]
+        name = entry.conditioning.labels[index]  # type: ignore[union-attr]
         return {"label_index": index, "label_name": name, "guidance": guidance}
 
     def condition(self, rows: int) -> dict[str, Any]:
-        """The engine's `labels` and `guidance` for `rows` images of this request."""
+        """The engine's `labels` or `prompts`, and `guidance`, for `rows` images."""
+        if self.prompt is not None:
+            return {"prompts": [self.prompt] * rows, "guidance": self.guidance}
         if self.label_index is None:
             return {}
         return {"labels": [self.label_index] * rows, "guidance": self.guidance}

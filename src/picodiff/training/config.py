@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..evaluation.inception import Protocol
 from ..models import UNetConfig
 from ..models.config import RENAMED as RENAMED_MODELS
+from ..text_encoder import DEFAULT_TEXT_ENCODER, DEFAULT_TEXT_TOKENS
 
 if TYPE_CHECKING:
     from ..data import ImageStore
@@ -35,7 +36,7 @@ LrSchedule = Literal["constant", "cosine"]
 Task = Literal["generate", "superres"]
 UNetPreset = Literal["pb2025", "default", "small", "tiny"]
 BestBy = Literal["val_loss", "fid"]
-Condition = Literal["none", "class"]
+Condition = Literal["none", "class", "text"]
 
 
 @dataclass
@@ -51,11 +52,18 @@ class TrainConfig:
     data: str = ""
     hflip: bool = False
     # conditioning: "class" learns p(x | label) from a field of the store's index (None: the
-    # first of class, category, label), with the null class for a share cond_drop of images
+    # first of class, category, label), with the null class for a share cond_drop of images;
+    # "text" learns p(x | text) from text fields of the index (comma-separated; None: the first
+    # of text, caption, name, summarized_text), encoded by the frozen sentence encoder
+    # text_encoder (a local sentence-transformers folder or the default, offline), with the
+    # empty text for a share cond_drop
     condition: Condition = "none"
     label_field: str | None = None
+    text_field: str | None = None
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    text_tokens: int = DEFAULT_TEXT_TOKENS
     cond_drop: float = 0.1
-    sample_guidance: float = 3.0  # class models: the guidance of the sample grids
+    sample_guidance: float = 3.0  # conditional models: the guidance of the sample grids
     # network: a UNet preset plus field overrides (e.g. {"dropout": 0.1})
     model: UNetPreset = "default"
     unet: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +145,8 @@ class TrainConfig:
             )
         if not 0 <= self.cond_drop <= 1 or self.sample_guidance < 0:
             raise UserError("need 0 <= cond_drop <= 1 and sample_guidance >= 0")
+        if not 1 <= self.text_tokens <= 256:
+            raise UserError(f"text_tokens must be in 1..256, got {self.text_tokens}")
         if self.condition != "none" and self.task == "superres":
             raise UserError("conditioning applies to base models (task generate), not superres")
         if not 0 <= self.sample_aug <= self.aug_max <= 1:
@@ -261,13 +271,16 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
 
 
 def build_unet_config(
-    cfg: TrainConfig, store: ImageStore | None, num_classes: int = 0
+    cfg: TrainConfig, store: ImageStore | None, num_classes: int = 0, text_dim: int = 0
 ) -> UNetConfig:
     """The network for `cfg`, at the store's resolution and channels (or the config's alone),
-    with `num_classes` class embeddings for a class-conditional one."""
+    with `num_classes` class embeddings for a class-conditional one, text attention of
+    `text_dim` for a text-conditional one."""
     overrides = dict(cfg.unet)
     if num_classes:
         overrides["num_classes"] = num_classes
+    if text_dim:
+        overrides |= {"text_dim": text_dim, "text_tokens": cfg.text_tokens}
     channels = overrides.pop("image_channels", store.channels if store else 3)
     size = store.size if store else cfg.image_size
     if store and cfg.image_size is not None and cfg.image_size != store.size:

@@ -23,17 +23,20 @@ from tqdm import tqdm
 from ..checkpoint import Checkpoint, load_weights
 from ..data import ImageStore
 from ..data.labels import class_labels
+from ..data.texts import cached_embeddings, row_texts
 from ..diffusion import SamplerSettings, diffusion_loss
 from ..diffusion.superres import degrade
 from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..models import UNet, UNetConfig
-from ..models.conditioning import ClassConditioning
+from ..models.conditioning import ClassConditioning, Conditioning, TextConditioning
 from ..pixels import make_grid, save_png, to_uint8
 from ..provenance import provenance
 from ..sampling import sample_images
 from ..sampling.monitor import BatchStats, NoiseProbe, summarize
+from ..text_encoder import text_encoder
 from .batches import BatchPlan, derive_seed
+from .conditions import ClassRows, TextRows
 from .config import (
     TrainConfig,
     build_schedule,
@@ -71,9 +74,8 @@ class Trainer:
         self.device = pick_device(config.device)
         self.dist = Distributed.from_env(self.device)
         self.store = ImageStore(config.data, "train")
-        self.classes, self.row_classes = self._class_labels()
-        classes = len(self.classes.labels) if self.classes else 0
-        self.unet_config = build_unet_config(config, self.store, classes)
+        self.conditioning, self.conditions = self._conditions()
+        self.unet_config = build_unet_config(config, self.store, **self._conditional_network())
         self.schedule = build_schedule(config)
         self.superres = make_conditioning(config, self.schedule)
         self.validator = self._make_validator()
@@ -87,6 +89,8 @@ class Trainer:
             self.run.check_start(resume)
         torch.manual_seed(derive_seed(config.seed, 0))  # the initial weights
         self.model = UNet(self.unet_config).to(self.device)
+        if isinstance(self.conditions, TextRows):
+            self.model.set_null_text(*self.conditions.null())
         self.eval_model = UNet(self.unet_config.replace(gradient_checkpointing=False)).to(
             self.device
         )
@@ -177,10 +181,9 @@ class Trainer:
         flips = torch.rand(cfg.batch_size, generator=gen) < 0.5
         if self.superres:
             levels, aug_noise = self.superres.draw(gen, cfg.batch_size, self.image_shape[0])
-        if self.classes:  # classifier-free guidance's null class for a share cond_drop
-            labels = self.row_classes[rows]
+        if self.conditions is not None:  # the null condition for a share cond_drop
             dropped = torch.rand(cfg.batch_size, generator=gen) < cfg.cond_drop
-            labels = torch.where(dropped, self.unet_config.num_classes, labels)
+            conditions = self.conditions.draw(rows, dropped, gen)
         torch.manual_seed(derive_seed(cfg.seed, 3, step, rank))  # dropout
         self._set_lr(step)
         self.model.train()
@@ -195,8 +198,9 @@ class Trainer:
             if self.superres:
                 extra = self.superres.inputs(x0, levels[part], aug_noise[part])
                 net = functools.partial(net, **{k: v.to(self.device) for k, v in extra.items()})
-            if self.classes:
-                net = functools.partial(net, class_labels=labels[part].to(self.device))
+            if self.conditions is not None:
+                given = {k: v[part].to(self.device) for k, v in conditions.items()}
+                net = functools.partial(net, **given)
             sync = m == cfg.grad_accum - 1 or not self.dist.enabled
             with contextlib.nullcontext() if sync else self.net.no_sync(), self._autocast():
                 loss = diffusion_loss(
@@ -256,7 +260,7 @@ class Trainer:
     def _measure_fid(self, bar) -> str | None:
         """FID of the EMA weights (every process computes it: they must agree on stopping)."""
         assert self.fid is not None
-        ema = Checkpoint(self._ema_model(), self.schedule, self.cfg.prediction)
+        ema = self._ema_checkpoint()
         measured = self.fid.measure(ema)
         stop = self._consider("fid", measured["fid"])
         self._record({**measured, "best_fid": self.progress.best_fid}, bar)
@@ -336,17 +340,16 @@ class Trainer:
 
     def _draw_samples(self) -> tuple[list[torch.Tensor], dict]:
         cfg = self.cfg
-        ema = Checkpoint(self._ema_model(), self.schedule, cfg.prediction)
+        ema = self._ema_checkpoint()
         settings = SamplerSettings(cfg.sample_method, cfg.sample_steps)  # type: ignore[arg-type]
         probe = NoiseProbe()
         if not self.superres:
-            classes = {}
-            if self.classes:  # each class in turn, guided
-                count = len(self.classes.labels)
-                labels = [i % count for i in range(cfg.sample_n)]
-                classes = {"labels": labels, "guidance": cfg.sample_guidance}
+            conditions = {}
+            if self.conditions is not None:  # a few conditions in turn, guided
+                grid = self.conditions.grid(cfg.sample_n)
+                conditions = {**grid, "guidance": cfg.sample_guidance}
             drawn = sample_images(
-                ema, range(cfg.sample_n), settings, seed=cfg.seed, observe=probe, **classes
+                ema, range(cfg.sample_n), settings, seed=cfg.seed, observe=probe, **conditions
             )
             rows = [drawn]
         else:
@@ -402,7 +405,7 @@ class Trainer:
             prediction=self.cfg.prediction,
             ema_state=self.ema.state_dict(),
             metadata=self._metadata(),
-            conditioning=self.classes,
+            conditioning=self.conditioning,
         )
 
     def _save(self) -> None:
@@ -442,12 +445,31 @@ class Trainer:
             print(f"resuming {self.run.path} at step {self.progress.step}")
 
     # --- set-up -------------------------------------------------------------------------------
-    def _class_labels(self) -> tuple[ClassConditioning | None, torch.Tensor | None]:
-        """A class-conditional run's labels and each training row's class index."""
-        if self.cfg.condition != "class":
-            return None, None
-        names, field, rows = class_labels(self.store, self.cfg.label_field)
-        return ClassConditioning(names, field), torch.from_numpy(rows)
+    def _conditions(self) -> tuple[Conditioning | None, ClassRows | TextRows | None]:
+        """A conditional run's conditioning and each training row's conditions."""
+        cfg = self.cfg
+        if cfg.condition == "class":
+            names, field, rows = class_labels(self.store, cfg.label_field)
+            return ClassConditioning(names, field), ClassRows(torch.from_numpy(rows), len(names))
+        if cfg.condition == "text":
+            fields = tuple(f.strip() for f in (cfg.text_field or "").split(",") if f.strip())
+            texts = row_texts(self.store, fields)
+            encoder = text_encoder(cfg.text_encoder, cfg.text_tokens)
+            table = cached_embeddings(self.store, (*texts.texts, ""), encoder)
+            conditioning = TextConditioning(encoder.name, encoder.key, encoder.tokens, texts.fields)
+            return conditioning, TextRows(texts, table)
+        return None, None
+
+    def _conditional_network(self) -> dict[str, int]:
+        if isinstance(self.conditions, ClassRows):
+            return {"num_classes": self.conditions.classes}
+        if isinstance(self.conditions, TextRows):
+            return {"text_dim": int(self.conditions.table.pooled.shape[1])}
+        return {}
+
+    def _ema_checkpoint(self) -> Checkpoint:
+        model = self._ema_model()
+        return Checkpoint(model, self.schedule, self.cfg.prediction, conditioning=self.conditioning)
 
     def _make_validator(self) -> Validator | None:
         counts = self.store.meta["splits"]

@@ -1,5 +1,5 @@
-"""Class-conditional models through the API: labels by name or index, guidance, the 422s, and
-images equal to those the engine draws alone."""
+"""Conditional models through the API: labels by name or index, prompts, guidance, the 422s,
+and images equal to those the engine draws alone."""
 
 import io
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_serving_units import make_model
-from tiny_models import class_checkpoint, cpu_threads
+from tiny_models import class_checkpoint, cpu_threads, text_checkpoint
 
 from picodiff.checkpoint import load_checkpoint
 from picodiff.diffusion import SamplerSettings
@@ -24,6 +24,7 @@ LABELS = ("cat", "dog", "bird")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     class_checkpoint(root / "pets", LABELS)
+    text_checkpoint(root / "words")
     make_model(root, "plain", T=20)
     app = create_app({"models": root, "bundled_models": (), "reload_interval": 0})
     yield app.test_client(), root
@@ -89,6 +90,15 @@ def test_the_default_guidance_and_an_unconditional_draw(served):
         ({"model": "pets", "guidance": 2}, "guidance", "needs a label"),
         ({"model": "pets", "label": "cat", "guidance": -1}, "guidance", "at least 0"),
         ({"model": "pets", "label": "cat", "guidance": 21}, "guidance", "at most 20"),
+        ({"model": "words", "prompt": ""}, "prompt", "at least 1 characters"),
+        ({"model": "words", "prompt": "   "}, "prompt", "prompt is empty"),
+        ({"model": "words", "prompt": "x" * 201}, "prompt", "at most 200 characters"),
+        ({"model": "words", "prompt": 7}, "prompt", "must be a string"),
+        ({"model": "words", "label": "cat"}, "label", "not class-conditional; give a prompt"),
+        ({"model": "pets", "prompt": "a cat"}, "prompt", "not text-conditional; give a label"),
+        ({"model": "plain", "prompt": "a cat"}, "prompt", "not text-conditional"),
+        ({"model": "words", "guidance": 2}, "guidance", "needs a label or a prompt"),
+        ({"model": "pets", "label": "cat", "prompt": "a cat"}, "prompt", "not both"),
     ],
 )
 def test_conditional_fields_are_validated(served, body, field, words):
@@ -97,3 +107,29 @@ def test_conditional_fields_are_validated(served, body, field, words):
     assert answer.status_code == 422, answer.json
     error = answer.json["error"]
     assert error["field"] == field and words in error["message"], error
+
+
+def test_a_prompt_draws_what_the_engine_draws_alone(served):
+    client, root = served
+    models = {m["name"]: m for m in client.get("/api/models").json}
+    conditioning = models["words"]["conditioning"]
+    assert conditioning["kind"] == "text" and conditioning["tokens"] == 16
+    assert conditioning["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
+    body = {"model": "words", "n": 2, "seed": 4, "steps": 4, "sampler": "ddim", "guidance": 2.5}
+    answer = generate(client, **body, prompt="  a red apple ")
+    assert answer.status_code == 200, answer.json
+    job = answer.json
+    assert (job["prompt"], job["guidance"], job["label"]) == ("a red apple", 2.5, None)
+    checkpoint = load_checkpoint(root / "words")
+    settings = SamplerSettings("ddim", 4)
+    prompts = ["a red apple"] * 2
+    expected = to_uint8(
+        sample_images(checkpoint, [0, 1], settings, seed=4, prompts=prompts, guidance=2.5)
+    )
+    for index in (0, 1):
+        png = client.get(job["images"][index]).data
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), expected[index])
+    made = read_provenance(png)
+    assert (made["prompt"], made["guidance"]) == ("a red apple", 2.5)
+    other = generate(client, **body, prompt="a green tree").json
+    assert client.get(other["images"][0]).data != client.get(job["images"][0]).data

@@ -73,7 +73,9 @@ def test_the_encoder_loads_with_the_network_blocked(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env |= {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     env |= {"HF_HOME": str(tmp_path / "hf-home")}  # nothing cached from any earlier download
-    code = "from picodiff.text_encoder import TextEncoder; print(TextEncoder().encode('hi').pooled.shape)"
+    code = (
+        "from picodiff.text_encoder import TextEncoder as E; print(E().encode('hi').pooled.shape)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )

@@ -48,6 +48,26 @@ def class_checkpoint(
     return save_checkpoint(path, net, NoiseSchedule.cosine(T), conditioning=conditioning)
 
 
+def text_checkpoint(path: Path, channels: int = 3, T: int = 20, seed: int = 0) -> Path:
+    """A `tiny` 16 px text-conditional checkpoint with random weights on the real sentence
+    encoder (so that each prompt draws something else), its empty text set."""
+    from picodiff.models.conditioning import TextConditioning
+    from picodiff.text_encoder import DEFAULT_TEXT_ENCODER, text_encoder
+
+    encoder = text_encoder(DEFAULT_TEXT_ENCODER, 16)
+    torch.manual_seed(seed)
+    config = UNetConfig.preset(
+        "tiny", image_channels=channels, image_size=16, text_dim=encoder.dim, text_tokens=16
+    )
+    net = UNet(config)
+    with torch.no_grad():
+        net.text_embed.weight.normal_(0, 1)
+    empty = encoder.encode("")
+    net.set_null_text(empty.tokens, empty.mask, empty.pooled)
+    conditioning = TextConditioning(encoder.name, encoder.key, 16, ("name",))
+    return save_checkpoint(path, net, NoiseSchedule.cosine(T), conditioning=conditioning)
+
+
 def cpu_threads(count: int = 1):
     """Pin torch's CPU thread count for a module's tests (restored afterwards).
 

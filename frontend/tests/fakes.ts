@@ -148,6 +148,22 @@ export const PETS: ModelInfo = model({
   conditioning: { kind: "class", field: "class", labels: ["cat", "dog", "bird"] },
 });
 
+/** A text-conditional model (its checkpoint's `conditioning`): it draws a prompt. */
+export const WORDS: ModelInfo = model({
+  name: "words",
+  version: "v3",
+  resolution: 16,
+  T: 20,
+  default_steps: { ddpm: 20, ddim: 20, dpmpp2m: 20 },
+  conditioning: {
+    kind: "text",
+    encoder: "sentence-transformers/all-MiniLM-L6-v2",
+    encoder_key: "0123456789abcdef",
+    tokens: 16,
+    fields: ["name"],
+  },
+});
+
 /** The generate limits of the page's own server document (src/api/openapi.json). */
 export const LIMITS: Limits = limitsOf(document.components.schemas.GenerateRequest.properties);
 
@@ -171,6 +187,7 @@ export function job(overrides: Record<string, unknown> = {}) {
     eta: 0,
     seed: 7,
     label: null,
+    prompt: null,
     guidance: null,
     progress: { step: 0, total: 0, images_done: 0, eta_seconds: null },
     images: [],

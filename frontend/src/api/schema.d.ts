@@ -790,7 +790,9 @@ export interface components {
             seed?: number;
             /** @description class-conditional models: the class to draw, a name of the model's labels (GET /api/models) or its index */
             label?: string | number;
-            /** @description classifier-free guidance w with a label (1: the conditional model, 0: unconditional; default 3) */
+            /** @description text-conditional models: the text to draw (GET /api/models lists each model's conditioning kind) */
+            prompt?: string;
+            /** @description classifier-free guidance w with a label or prompt (1: the conditional model, 0: unconditional; default 3) */
             guidance?: number;
         };
         Error: {
@@ -821,12 +823,19 @@ export interface components {
             file_size: number;
             fid: number | null;
             fid_threshold: number | null;
-            /** @description a class-conditional model's labels (POST /api/generate takes one) */
+            /** @description a class-conditional model's labels (POST /api/generate takes a label) or a text-conditional model's sentence encoder (it takes a prompt) */
             conditioning: {
                 /** @enum {string} */
                 kind: "class";
                 field: string;
                 labels: string[];
+            } | {
+                /** @enum {string} */
+                kind: "text";
+                encoder: string;
+                encoder_key: string;
+                tokens: number;
+                fields: string[];
             } | null;
             warnings: string[];
             stages: components["schemas"]["Stage"][];
@@ -914,6 +923,8 @@ export interface components {
             seed: number;
             /** @description the class drawn (its name) */
             label: string | null;
+            /** @description the text drawn */
+            prompt: string | null;
             guidance: number | null;
             progress: components["schemas"]["Progress"];
             created: number;

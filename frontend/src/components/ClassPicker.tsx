@@ -1,6 +1,5 @@
 import type { SettingsForm } from "../hooks/useSettingsForm";
-import { GUIDANCE } from "../lib/settings";
-import { RangeField } from "./RangeField";
+import { GuidanceField } from "./GuidanceField";
 import { SelectField } from "./SelectField";
 
 interface Props {
@@ -14,7 +13,6 @@ export const ANY_CLASS = "any (unconditional)";
 /** A class-conditional model's class, and the guidance that draws it (with a class only). */
 export function ClassPicker({ form, labels, disabled }: Props) {
   const { values, errors, change } = form;
-  const any = !values.label;
   const options = [{ value: "", label: ANY_CLASS }, ...labels.map((l) => ({ value: l, label: l }))];
   return (
     <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
@@ -28,18 +26,7 @@ export function ClassPicker({ form, labels, disabled }: Props) {
         error={errors.label}
         disabled={disabled}
       />
-      <RangeField
-        label="Guidance"
-        name="guidance"
-        min={GUIDANCE.min}
-        max={GUIDANCE.max}
-        step={GUIDANCE.step}
-        value={values.guidance}
-        onChange={(value) => change("guidance", value)}
-        hint="1 = the class as trained, higher = more typical, 0 = ignore the class"
-        error={any ? undefined : errors.guidance}
-        disabled={disabled || any}
-      />
+      <GuidanceField form={form} what="the class" off={!values.label} disabled={disabled} />
     </div>
   );
 }

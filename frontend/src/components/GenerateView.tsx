@@ -6,7 +6,7 @@ import type { ModelsState } from "../hooks/useModels";
 import { useSettingsForm } from "../hooks/useSettingsForm";
 import type { Generation } from "../lib/generation";
 import { findModel, keepOrPick } from "../lib/models";
-import { classLabels, type Settings, stepLimit, toValues } from "../lib/settings";
+import { classLabels, type Settings, stepLimit, takesPrompt, toValues } from "../lib/settings";
 import { ClassPicker } from "./ClassPicker";
 import { Gallery } from "./Gallery";
 import { GenerateButton } from "./GenerateButton";
@@ -14,6 +14,7 @@ import { GenerationControls } from "./GenerationControls";
 import { History } from "./History";
 import { ModelPicker } from "./ModelPicker";
 import { ProgressPanel } from "./ProgressPanel";
+import { PromptBox } from "./PromptBox";
 
 interface Props {
   catalog: ModelsState;
@@ -76,6 +77,7 @@ export function GenerateView({ catalog, limits, history }: Props) {
           error={form.errors.model}
         />
         {labels && <ClassPicker form={form} labels={labels} />}
+        {takesPrompt(selected) && <PromptBox form={form} />}
         <GenerationControls form={form} limits={limits} steps={limit} />
         <GenerateButton busy={busy} blocked={blocked}>
           Generate

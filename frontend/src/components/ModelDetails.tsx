@@ -1,5 +1,6 @@
 import type { ModelInfo } from "../api/types";
 import { formatBytes, formatCount } from "../lib/format";
+import { classLabels } from "../lib/settings";
 
 /** "16 → 32 → 64 px, 3 stages" for a cascade, else null. */
 function cascadeChain(model: ModelInfo): string | null {
@@ -13,10 +14,17 @@ const SHOWN_CLASSES = 6;
 
 /** "3: cat, dog, bird" for a class-conditional model (the first few names), else null. */
 function classList(model: ModelInfo): string | null {
-  const labels = model.conditioning?.labels;
+  const labels = classLabels(model);
   if (!labels?.length) return null;
   const more = labels.length > SHOWN_CLASSES ? ", …" : "";
   return `${labels.length}: ${labels.slice(0, SHOWN_CLASSES).join(", ")}${more}`;
+}
+
+/** "prompts, through all-MiniLM-L6-v2" for a text-conditional model, else null. */
+function textEncoder(model: ModelInfo): string | null {
+  const conditioning = model.conditioning;
+  if (conditioning?.kind !== "text") return null;
+  return `prompts, encoded by ${conditioning.encoder.split("/").pop()}`;
 }
 
 /** A model's facts as a definition list: resolution, channels, T, schedule, size, FID. */
@@ -24,6 +32,7 @@ export function ModelDetails({ model }: { model: ModelInfo }) {
   const facts: [string, string | null][] = [
     ["Cascade", cascadeChain(model)],
     ["Classes", classList(model)],
+    ["Draws", textEncoder(model)],
     ["Resolution", model.resolution ? `${model.resolution} × ${model.resolution} px` : null],
     [
       "Channels",

@@ -176,7 +176,8 @@ export function useJob(source: Generation["source"], onFinished?: (g: Generation
       const seed = settings.seed || String(job.seed);
       const resolved: Settings = { ...settings, steps: job.steps, eta: job.eta, seed };
       if (job.label) resolved.label = job.label; // the class by name, as the server drew it
-      if (job.label && job.guidance !== null) resolved.guidance = job.guidance;
+      if (job.prompt) resolved.prompt = job.prompt; // the text as the server drew it
+      if ((job.label || job.prompt) && job.guidance !== null) resolved.guidance = job.guidance;
       jobId.current = job.id;
       dispatch({ type: "accepted", job, settings: resolved, at: Date.now() });
       follow(job, resolved);

@@ -11,13 +11,15 @@ import {
   type Settings,
   type StepLimit,
   shownLabel,
+  shownPrompt,
   shownSteps,
   toSettings,
   validate,
 } from "../lib/settings";
 
 export interface SettingsForm {
-  /** As chosen; `label` is "" (any class) unless every chosen model has the class chosen. */
+  /** As chosen; `label` is "" (any class) unless every chosen model has the class chosen,
+   * `prompt` "" unless every chosen model takes prompts. */
   values: FormValues;
   /** The steps field as shown: as typed, else the chosen models' default for the sampler. */
   steps: string;
@@ -43,7 +45,8 @@ export function useSettingsForm(
   const [submitted, setSubmitted] = useState<FormValues>();
   // the class stays chosen while the models have it (back to a model: its class again)
   const label = shownLabel(chosen.label, models);
-  const values = useMemo(() => ({ ...chosen, label }), [chosen, label]);
+  const prompt = shownPrompt(chosen.prompt, models); // kept while the models take prompts
+  const values = useMemo(() => ({ ...chosen, label, prompt }), [chosen, label, prompt]);
   const fallback = defaultSteps(values.sampler, limit, ...models);
   const steps = shownSteps(values, fallback);
 

@@ -38,7 +38,8 @@ export function fromEvent(images: EventImage[]): GeneratedImage[] {
 /** A file name that says how to draw the image again. */
 export function imageFileName(settings: Settings, index: number): string {
   const safe = (text: string) => text.replace(/[^\w.-]+/g, "_");
-  const { label, guidance } = settings;
-  const cls = label ? `-${safe(label)}${guidance === undefined ? "" : `-guidance${guidance}`}` : "";
+  const { label, prompt, guidance } = settings;
+  const what = label ?? prompt?.slice(0, 40);
+  const cls = what ? `-${safe(what)}${guidance === undefined ? "" : `-guidance${guidance}`}` : "";
   return `${safe(settings.model)}${cls}-${settings.sampler}-${settings.steps}steps-seed${settings.seed}-${index}.png`;
 }

@@ -9,7 +9,8 @@ export interface FormValues {
   eta: string;
   seed: string; // digits; "" lets the server pick (the job reports it)
   label: string; // a class-conditional model's class by name; "": any (unconditional)
-  guidance: string; // classifier-free guidance with a label
+  prompt: string; // a text-conditional model's text; "": none (unconditional)
+  guidance: string; // classifier-free guidance with a label or prompt
 }
 
 export type FieldName = keyof FormValues;
@@ -24,7 +25,8 @@ export interface Settings {
   eta: number;
   seed: string;
   label?: string; // a class-conditional model's class; absent: unconditional
-  guidance?: number; // with a label only
+  prompt?: string; // a text-conditional model's text; absent: unconditional
+  guidance?: number; // with a label or prompt only
 }
 
 export const SAMPLER_LABELS: Record<string, string> = {
@@ -44,6 +46,16 @@ const MAX_SEED = (1n << 63n) - 1n;
 
 /** The guidance slider: its range and the server's default. */
 export const GUIDANCE = { min: 0, max: 10, step: 0.5, default: "3" } as const;
+
+/** The longest prompt the server takes, in characters. */
+export const MAX_PROMPT = 200;
+
+/** Whether a model draws from a prompt (a text-conditional model). */
+export const takesPrompt = (model: ModelInfo | undefined) => model?.conditioning?.kind === "text";
+
+/** The prompt the form stands for on `models`: as typed when every model takes one, else "". */
+export const shownPrompt = (prompt: string, models: (ModelInfo | undefined)[]) =>
+  models.length > 0 && models.every(takesPrompt) ? prompt : "";
 
 /** A class-conditional model's class names; undefined for an unconditional model. */
 export const classLabels = (model: ModelInfo | undefined) =>
@@ -95,6 +107,7 @@ export function defaultValues(limits: Limits): FormValues {
     eta: "0",
     seed: "",
     label: "",
+    prompt: "",
     guidance: GUIDANCE.default,
   };
 }
@@ -139,7 +152,11 @@ export function validate(
   if (seed && (!/^\d+$/.test(seed) || BigInt(seed) > MAX_SEED)) {
     errors.seed = "Seed must be a whole number from 0 to 2^63 - 1 (or empty for a random one).";
   }
-  if (values.label) {
+  const prompt = values.prompt.trim();
+  if (prompt.length > MAX_PROMPT) {
+    errors.prompt = `Prompt must be at most ${MAX_PROMPT} characters (it has ${prompt.length}).`;
+  }
+  if (values.label || prompt) {
     const guidance = Number(values.guidance);
     if (values.guidance.trim() === "" || !Number.isFinite(guidance)) {
       errors.guidance = "Guidance must be a number.";
@@ -151,7 +168,7 @@ export function validate(
 }
 
 /** The settings of valid form values for `model`; `steps` is the steps field as shown. A label
- * (with its guidance) only when a class is chosen ("" sends neither). */
+ * or prompt (with its guidance) only when a class is chosen or a text typed ("" sends neither). */
 export function toSettings(model: string, values: FormValues, steps: string): Settings {
   const ddim = values.sampler === "ddim";
   const settings: Settings = {
@@ -162,15 +179,15 @@ export function toSettings(model: string, values: FormValues, steps: string): Se
     eta: ddim ? Number(values.eta) : 0,
     seed: values.seed.trim().replace(/^0+(?=\d)/, ""),
   };
-  if (values.label) {
-    settings.label = values.label;
-    settings.guidance = Number(values.guidance);
-  }
+  const prompt = values.prompt.trim();
+  if (values.label) settings.label = values.label;
+  else if (prompt) settings.prompt = prompt;
+  if (values.label || prompt) settings.guidance = Number(values.guidance);
   return settings;
 }
 
 export function toValues(settings: Settings): FormValues {
-  const { n, sampler, steps, eta, seed, label, guidance } = settings;
+  const { n, sampler, steps, eta, seed, label, prompt, guidance } = settings;
   return {
     n: String(n),
     sampler,
@@ -178,15 +195,22 @@ export function toValues(settings: Settings): FormValues {
     eta: String(eta),
     seed,
     label: label ?? "",
+    prompt: prompt ?? "",
     guidance: String(guidance ?? GUIDANCE.default),
   };
 }
 
-/** "class dog, guidance 2" for a class-conditional generation, else "". */
-export function classText(settings: Settings): string {
-  if (!settings.label) return "";
+/** "class dog, guidance 2" or "prompt “red apple”, guidance 3" for a conditional generation,
+ * else "". */
+export function conditionText(settings: Settings): string {
+  const what = settings.label
+    ? `class ${settings.label}`
+    : settings.prompt
+      ? `prompt “${settings.prompt}”`
+      : "";
+  if (!what) return "";
   const guidance = settings.guidance === undefined ? "" : `, guidance ${settings.guidance}`;
-  return `class ${settings.label}${guidance}`;
+  return `${what}${guidance}`;
 }
 
 /** The JSON body of POST /api/generate; the seed is written as digits, never via a float. */
@@ -200,6 +224,7 @@ export function requestBody(settings: Settings): string {
 export function settingsLabel(settings: Settings, index?: number): string {
   const eta = settings.sampler === "ddim" ? `, eta ${settings.eta}` : "";
   const image = index === undefined ? "" : `, image ${index}`;
-  const label = settings.label ? `${classText(settings)}, ` : "";
+  const condition = conditionText(settings);
+  const label = condition ? `${condition}, ` : "";
   return `${settings.model}: ${label}${settings.sampler}, ${settings.steps} steps${eta}, seed ${settings.seed}${image}`;
 }

@@ -1,8 +1,9 @@
-"""A class-conditional model on the web page end to end: headless Chromium, driven by
-Playwright, against a real `picodiff serve` with a tiny random-weight class-conditional model
-and an unconditional one. The class picker and guidance slider appear for the conditional model
-only, and the job the page makes draws the class chosen with the guidance set. Without Chromium
-or Playwright the test is skipped, except under CI=1 where that is a failure."""
+"""Conditional models on the web page end to end: headless Chromium, driven by Playwright,
+against a real `picodiff serve` with tiny random-weight class- and text-conditional models and
+an unconditional one. The class picker, the prompt box and the guidance slider appear for the
+model that takes them only, and the job the page makes draws the class chosen or the prompt
+typed with the guidance set. Without Chromium or Playwright the test is skipped, except under
+CI=1 where that is a failure."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import torch
 from live_server import Server
 from test_serving_units import make_model
-from tiny_models import class_checkpoint
+from tiny_models import class_checkpoint, text_checkpoint
 from web_helpers import (
     artifacts_dir,
     chromium_browser,
@@ -36,6 +37,7 @@ def make_models(models: Path) -> None:
     torch.set_num_threads(1)
     try:
         class_checkpoint(models / "pets", LABELS)
+        text_checkpoint(models / "words")
         make_model(models, "plain", T=20, seed=1)
     finally:
         torch.set_num_threads(threads)
@@ -131,3 +133,47 @@ def test_pick_a_class_and_its_guidance(page, server):
     g.get_by_role("radio", name="plain").check()
     expect(g.get_by_label("Class", exact=True)).to_have_count(0)
     expect(g.get_by_label("Guidance", exact=True)).to_have_count(0)
+
+
+def test_type_a_prompt_and_its_guidance(page, server):
+    from playwright.sync_api import expect
+
+    g = page.get_by_role("tabpanel", name="Generate")
+    g.get_by_role("radio", name="pets").check()
+    expect(g.get_by_label("Prompt", exact=True)).to_have_count(0)
+    g.get_by_role("radio", name="words").check()
+    expect(g.get_by_label("Class", exact=True)).to_have_count(0)
+    box = g.get_by_label("Prompt", exact=True)
+    slider = g.get_by_label("Guidance", exact=True)
+    expect(box).to_have_value("")
+    expect(slider).to_be_disabled()
+    box.fill("red apple")
+    expect(slider).to_be_enabled()
+    expect(box).to_have_accessible_description("9/200 characters; empty draws without one.")
+    slider.fill("4")
+    g.get_by_label("Number of images", exact=True).fill("1")
+    g.get_by_label("Steps", exact=True).fill("3")
+    g.get_by_label("Seed", exact=True).fill("12")
+    with page.expect_response(lambda r: r.url.endswith("/api/generate")) as answer:
+        g.get_by_role("button", name="Generate", exact=True).click()
+    assert answer.value.status == 202, answer.value.text()
+    sent = answer.value.request.post_data_json
+    assert (sent["model"], sent["prompt"], sent["guidance"]) == ("words", "red apple", 4)
+    job_id = answer.value.json()["id"]
+
+    image = g.get_by_role("img", name="Image 0 of seed 12, words")
+    expect(image).to_be_visible(timeout=LONG)
+    job = get_json(server, f"/api/jobs/{job_id}")
+    assert (job["status"], job["prompt"], job["guidance"]) == ("done", "red apple", 4)
+    history = g.get_by_role("region", name="History")
+    expect(
+        history.get_by_text("words: prompt “red apple”, guidance 4, dpmpp2m, 3 steps, seed 12")
+    ).to_be_visible()
+    page.screenshot(path=artifacts_dir() / "generate-prompt.png", full_page=True)
+
+    # an over-long prompt is refused on the page, before anything is sent
+    box.fill("x" * 201)
+    expect(g.get_by_text("Prompt must be at most 200 characters (it has 201).")).to_be_visible()
+    expect(g.get_by_role("button", name="Generate", exact=True)).to_have_accessible_description(
+        "Fix the settings marked in red first."
+    )

@@ -13,7 +13,8 @@ NFE k is (k + 1) // 2 of its steps (k calls for odd k, k - 1 for even k). Each s
 at its default spacing, or at each of --spacings.
 
 Nothing is lost when it stops: each batch of drawn images is kept under OUT/images/, each
-finished point in OUT/POINT.json, and a rerun measures only what is missing. OUT defaults to
+finished point in OUT/POINT.json, and a rerun measures only what is missing (OUT/model.json names
+the model version they come from; another version is refused). OUT defaults to
 bench/results/nfe-MODEL, whose point files are committed (the images are not), so the curve can
 be measured in pieces, on several machines. Points run in
 --nfe order (10 and 5 first: the goals), the reference after the first two; --table prints the table
@@ -32,6 +33,7 @@ from quality import Judge  # bench/quality.py: FID/KID against a store's val spl
 
 from picodiff.diffusion import SAMPLERS, SamplerSettings
 from picodiff.diffusion.settings import DEFAULT_SPACING
+from picodiff.provenance import model_version
 from picodiff.sampling import open_checkpoint, sample_batches, sample_images
 from picodiff.training.plot import plot_series
 
@@ -50,6 +52,21 @@ class Points:
         self.model = open_checkpoint(args.model)
         self.T = self.model.schedule.T
         self._judge: Judge | None = None
+        self._check_version()
+
+    def _check_version(self) -> None:
+        """OUT/model.json names the model version its points and images come from: another
+        version (a retrained model of the same name) needs its own --out."""
+        version, record = model_version(self.model), self.out / "model.json"
+        if record.exists():
+            kept = json.loads(record.read_text())["version"]
+            if kept != version:
+                raise SystemExit(
+                    f"{self.out} holds points of {self.args.model} version {kept}, not {version} "
+                    "(this one): give another --out"
+                )
+        else:
+            record.write_text(json.dumps({"model": self.args.model, "version": version}) + "\n")
 
     def path(self, sampler: str, spacing: str, steps: int) -> Path:
         return self.out / f"{sampler}-{spacing}-{steps}-n{self.args.n}.json"

@@ -30,13 +30,13 @@ TEXTS = {
 }
 
 
-def make_described_shapes(path, count=128, seed=0):
+def make_described_shapes(path, count=128, seed=0, texts=TEXTS):
     rng = np.random.default_rng(seed)
     with StoreWriter(path, size=SIZE, channels=1) as writer:
         for split, n in (("train", count), ("val", 16)):
             for i in range(n):
                 kind = ("square", "disc")[i % 2]
-                row = {"source": f"{split}-{i}", "name": TEXTS[kind][0], "also": TEXTS[kind][1:]}
+                row = {"source": f"{split}-{i}", "name": texts[kind][0], "also": texts[kind][1:]}
                 writer.add(split, shape(kind, rng), row)
         writer.commit({"source": "generated shapes, described"})
     return path
@@ -125,3 +125,22 @@ def test_a_text_model_draws_what_the_prompt_says(tmp_path):
                  "--sampler", "ddim", "--steps", "20", "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     assert len(list(out.glob("*.png"))) >= 4
+
+
+def test_with_cond_drop_1_the_texts_never_reach_the_network(tmp_path):
+    """Two stores of the same images with the texts swapped train to the same weights when
+    every text is dropped (all rows get the empty text), and to different ones when none is."""
+    swapped = {"square": TEXTS["disc"], "disc": TEXTS["square"]}
+    stores = [
+        make_described_shapes(tmp_path / "a", count=16),
+        make_described_shapes(tmp_path / "b", count=16, texts=swapped),
+    ]
+    for drop, same in ((1.0, True), (0.0, False)):
+        weights = []
+        for k, store in enumerate(stores):
+            cfg = config(store, f"cond_drop={drop}", condition="text", max_steps=4)
+            Trainer(cfg, tmp_path / f"run-{drop}-{k}").fit()
+            weights.append(load_checkpoint(tmp_path / f"run-{drop}-{k}" / "last").model)
+        net_a, net_b = (w.state_dict() for w in weights)
+        equal = all(torch.equal(net_a[k], net_b[k]) for k in net_a)
+        assert equal == same, f"cond_drop={drop}"

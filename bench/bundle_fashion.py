@@ -1,14 +1,16 @@
-"""Ship the quality race's picodiff model as the bundled `fashion-32`, with its quality recorded.
+"""Ship a fashion-32 run as the bundled `fashion-32`, with its quality recorded.
 
-    python bench/bundle_fashion.py runs/race --store STORE --n 2000
+    python bench/bundle_fashion.py runs/fashion-32-class --store STORE --n 2000
+    python bench/bundle_fashion.py runs/race/picodiff --store STORE --race runs/race
 
-Takes the last checkpoint of RACE/picodiff (`picodiff train --preset fashion-32 --max-minutes
-M`, see bench/quality.py), keeps only what sampling needs (config.json and the EMA weights) and
-writes it to src/picodiff/bundled_models/fashion-32 with, in its metadata: the commands that
-reproduce it, the race's FID and KID of it against the 10,000 Fashion-MNIST test images
-(standard Inception, clean protocol, n images, dpmpp2m 20 steps, seeds 0..n-1), the floor (n real
-training images against the same reference), the race's peers' figures at the same budget, and
-the data's licence.
+Takes the run's best checkpoint (its last when it has no best), keeps only what sampling needs
+(config.json and the EMA weights) and writes it to src/picodiff/bundled_models/fashion-32 with,
+in its metadata: the commands that reproduce it, its FID and KID against the 10,000
+Fashion-MNIST test images (standard Inception, clean protocol, n images drawn without a label,
+dpmpp2m 20 steps, seeds 0..n-1), the floor (n real training images against the same
+reference), the peers' figures (from --race, bench/quality.py's results; else those the bundled
+model records), a class-conditional run's `conditional_quality` (bench/conditional.py
+--record) and the data's licence.
 """
 
 from __future__ import annotations
@@ -23,57 +25,97 @@ import numpy as np
 from picodiff.checkpoint import CONFIG_FILE, EMA_FILE, read_spec
 from picodiff.data import ImageStore
 from picodiff.data.sources.idx import FASHION_LICENCE
-from picodiff.evaluation import fid_kid, load_extractor, reference_features
+from picodiff.diffusion import SamplerSettings
+from picodiff.evaluation import checkpoint_features, fid_kid, load_extractor, reference_features
 from picodiff.evaluation.features import extract
+from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir
 
 BUNDLE = (
     Path(__file__).resolve().parent.parent / "src" / "picodiff" / "bundled_models" / "fashion-32"
 )
+PEERS = ("diffusers, same data and budget", "lucidrains, same data and budget")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("race", type=Path, help="bench/quality.py's --out folder")
+    parser.add_argument("run", type=Path, help="a fashion-32 run folder or checkpoint")
     parser.add_argument("--store", required=True, help="the Fashion-MNIST 32 px store")
     parser.add_argument("--n", type=int, default=2000, help="images per FID")
+    parser.add_argument("--race", type=Path, help="bench/quality.py's --out folder (the peers)")
     args = parser.parse_args()
-    source = sorted((args.race / "picodiff" / "checkpoints").glob("step-*"))[-1]
-    race = json.loads((args.race / "results.json").read_text())
-    generated = race["picodiff"][-1]  # the race's final figure: dpmpp2m, seeds 0..n-1
-    if generated["n"] != args.n:
-        raise SystemExit(f"the race measured n = {generated['n']}, not {args.n}: rerun it")
+    source = resolve_checkpoint_dir(args.run)
+    metadata = read_spec(source).metadata
     extractor = load_extractor("inception")
     real, _ = reference_features(args.store, "val", extractor)
+    settings = SamplerSettings("dpmpp2m", 20)
+    drawn = checkpoint_features(
+        extractor, open_checkpoint(source), args.n, settings, seed=0, batch_size=64, micro_batch=4
+    )
     train = ImageStore(args.store, "train").array
     rows = np.sort(np.random.default_rng(0).choice(len(train), args.n, replace=False))
     floor = fid_kid(real, extract(extractor, [train[rows]]))
     measured = {"n": args.n, "reference": "Fashion-MNIST test (10,000)", "protocol": "clean"}
+    generated = {
+        **fid_kid(real, drawn.features),
+        "sample_s_per_image": drawn.seconds / args.n,
+        **{k: metadata[k] for k in ("train_seconds", "images_seen", "step")},
+    }
     quality = {
         "generated": {**generated, **measured, "sampler": "dpmpp2m, 20 steps, seeds 0..n-1"},
         "real training images (the floor)": {**floor, **measured},
-        "diffusers, same data and budget": {**race["diffusers"][-1], **measured},
-        "lucidrains, same data and budget": {**race["lucidrains"][-1], **measured},
+        **peers(args.race, measured),
     }
-    write_bundle(source, read_spec(source).metadata, quality, generated["fid"])
+    write_bundle(source, metadata, quality, generated["fid"])
     print(json.dumps(quality, indent=2))
+
+
+def peers(race: Path | None, measured: dict) -> dict:
+    if race is not None:
+        results = json.loads((race / "results.json").read_text())
+        return {name: {**results[name.split(",")[0]][-1], **measured} for name in PEERS}
+    bundled = json.loads((BUNDLE / CONFIG_FILE).read_text())["metadata"].get("quality", {})
+    return {name: bundled[name] for name in PEERS if name in bundled}
+
+
+def reproduce(metadata: dict) -> list[str]:
+    """The commands that make the run again, from its training config."""
+    cfg = metadata["train_config"]
+    length = (
+        f"--max-minutes {cfg['max_minutes']:g}"
+        if cfg.get("max_minutes")
+        else f"--set max_minutes=null --max-steps {metadata['step']}"
+    )
+    condition = " --condition class" if cfg.get("condition") == "class" else ""
+    out = "runs/fashion-32-class" if condition else "runs/fashion-32"
+    commands = [
+        "apt-get install dataset-fashion-mnist",
+        "picodiff prepare fashion-mnist --out stores/fashion-32 --size 32",
+        f"picodiff train --data stores/fashion-32 --out {out} --preset fashion-32 {length}"
+        f"{condition}",
+    ]
+    if condition:
+        commands.append(
+            f"python bench/conditional.py {out} --ref stores/fashion-32 --n 50 --sampler ddim "
+            "--steps 10 --guidance 0 1 2 3 5 --record --grid docs/fashion-32-classes.png"
+        )
+    return [
+        *commands,
+        f"python bench/bundle_fashion.py {out} --store stores/fashion-32 --n 2000",
+    ]
 
 
 def write_bundle(source: Path, metadata: dict, quality: dict, fid: float) -> None:
     config = json.loads((source / CONFIG_FILE).read_text())
-    minutes = metadata["train_config"]["max_minutes"]
+    metadata.pop("reference", None)  # a path on the machine that trained it
     metadata["train_config"]["data"] = "stores/fashion-32"  # as the reproduce commands name it
+    minutes = metadata["train_seconds"] / 60
+    classes = config.get("conditioning") is not None
     config["metadata"] = {
         **metadata,
-        "description": "Fashion-MNIST product photos, 32x32 grayscale, 10 classes",
-        "weights": f"EMA (decay 0.999) after {minutes:g} minutes of training on a 2-core CPU",
-        "reproduce": [
-            "apt-get install dataset-fashion-mnist",
-            "picodiff prepare fashion-mnist --out stores/fashion-32 --size 32",
-            f"picodiff train --data stores/fashion-32 --out runs/fashion-32 --preset fashion-32 "
-            f"--max-minutes {minutes:g}",
-            "# bundled: the last checkpoint's config.json + ema.safetensors "
-            "(python bench/bundle_fashion.py)",
-        ],
+        "description": "Fashion-MNIST product photos, 32x32 grayscale, 10 classes"
+        + (" (class-conditional: ask for one by name)" if classes else ""),
+        "weights": f"EMA (decay 0.999) after {minutes:.0f} minutes of training on a 2-core CPU",
+        "reproduce": reproduce(metadata),
         "fid": round(fid, 3),
         "fid_features": "inception (clean)",
         "quality": quality,

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from picodiff.data import ImageStore
 from picodiff.data.labels import class_labels
@@ -48,10 +49,10 @@ class Classifier(nn.Module):
             ]  # fmt: skip
 
         self.net = nn.Sequential(
-            *stage(channels, 32), nn.MaxPool2d(2),
-            *stage(32, 64), nn.MaxPool2d(2),
-            *stage(64, 128), nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, classes),
+            *stage(channels, 16), nn.MaxPool2d(2),
+            *stage(16, 32), nn.MaxPool2d(2),
+            *stage(32, 64), nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(64, classes),
         )  # fmt: skip
 
     def forward(self, images: np.ndarray) -> torch.Tensor:
@@ -60,14 +61,14 @@ class Classifier(nn.Module):
 
 
 def train_classifier(store: ImageStore, ids: np.ndarray, classes: int, steps: int) -> Classifier:
-    """Adam with a one-cycle learning rate, batches of 128 with random horizontal flips."""
+    """Adam with a one-cycle learning rate, batches of 64 with random horizontal flips."""
     torch.manual_seed(0)
     model = Classifier(store.channels, classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
     rng = np.random.default_rng(0)
-    for _ in range(steps):
-        rows = np.sort(rng.choice(len(store), min(128, len(store)), replace=False))
+    for _ in tqdm(range(steps), desc="training the judge", unit="step"):
+        rows = np.sort(rng.choice(len(store), min(64, len(store)), replace=False))
         images = store.array[rows]
         flip = rng.random(len(rows)) < 0.5
         images[flip] = images[flip, :, ::-1]
@@ -99,7 +100,7 @@ def main() -> None:
     )
     parser.add_argument("--sampler", default="dpmpp2m")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--classifier-steps", type=int, default=3000)
+    parser.add_argument("--classifier-steps", type=int, default=2000)
     parser.add_argument("--record", action="store_true", help="write into the model's metadata")
     parser.add_argument("--grid", type=Path, help="a PNG: a row per class, at --grid-guidance")
     parser.add_argument("--grid-guidance", type=float, default=3.0)

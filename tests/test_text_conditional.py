@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_conditional import SIZE, is_square, shape
+from test_conditional import SIZE, is_square, shape, trained_alike
 from test_train import config
 from tiny_models import cpu_threads
 
@@ -136,11 +136,4 @@ def test_with_cond_drop_1_the_texts_never_reach_the_network(tmp_path):
         make_described_shapes(tmp_path / "b", count=16, texts=swapped),
     ]
     for drop, same in ((1.0, True), (0.0, False)):
-        weights = []
-        for k, store in enumerate(stores):
-            cfg = config(store, f"cond_drop={drop}", condition="text", max_steps=4)
-            Trainer(cfg, tmp_path / f"run-{drop}-{k}").fit()
-            weights.append(load_checkpoint(tmp_path / f"run-{drop}-{k}" / "last").model)
-        net_a, net_b = (w.state_dict() for w in weights)
-        equal = all(torch.equal(net_a[k], net_b[k]) for k in net_a)
-        assert equal == same, f"cond_drop={drop}"
+        assert trained_alike(tmp_path, stores, drop, "text") == same, f"cond_drop={drop}"

@@ -77,6 +77,18 @@ def get_json(server: Server, path: str) -> dict:
         return json.loads(response.read())
 
 
+def generate_one(page, g, seed: int) -> tuple[dict, str]:
+    """One image of 3 steps with `seed` from the Generate tab `g`: the body the page sent and
+    the job id the server answered."""
+    g.get_by_label("Number of images", exact=True).fill("1")
+    g.get_by_label("Steps", exact=True).fill("3")
+    g.get_by_label("Seed", exact=True).fill(str(seed))
+    with page.expect_response(lambda r: r.url.endswith("/api/generate")) as answer:
+        g.get_by_role("button", name="Generate", exact=True).click()
+    assert answer.value.status == 202, answer.value.text()
+    return answer.value.request.post_data_json, answer.value.json()["id"]
+
+
 def test_pick_a_class_and_its_guidance(page, server):
     from playwright.sync_api import expect
 
@@ -102,15 +114,8 @@ def test_pick_a_class_and_its_guidance(page, server):
     slider.fill("2")
     expect(slider).to_have_value("2")
     expect(g.locator("output")).to_have_text("2")
-    g.get_by_label("Number of images", exact=True).fill("1")
-    g.get_by_label("Steps", exact=True).fill("3")
-    g.get_by_label("Seed", exact=True).fill("11")
-    with page.expect_response(lambda r: r.url.endswith("/api/generate")) as answer:
-        g.get_by_role("button", name="Generate", exact=True).click()
-    assert answer.value.status == 202, answer.value.text()
-    sent = answer.value.request.post_data_json
+    sent, job_id = generate_one(page, g, seed=11)
     assert (sent["model"], sent["label"], sent["guidance"]) == ("pets", "dog", 2)
-    job_id = answer.value.json()["id"]
 
     image = g.get_by_role("img", name="Image 0 of seed 11, pets")
     expect(image).to_be_visible(timeout=LONG)
@@ -151,15 +156,8 @@ def test_type_a_prompt_and_its_guidance(page, server):
     expect(slider).to_be_enabled()
     expect(box).to_have_accessible_description("9/200 characters; empty draws without one.")
     slider.fill("4")
-    g.get_by_label("Number of images", exact=True).fill("1")
-    g.get_by_label("Steps", exact=True).fill("3")
-    g.get_by_label("Seed", exact=True).fill("12")
-    with page.expect_response(lambda r: r.url.endswith("/api/generate")) as answer:
-        g.get_by_role("button", name="Generate", exact=True).click()
-    assert answer.value.status == 202, answer.value.text()
-    sent = answer.value.request.post_data_json
+    sent, job_id = generate_one(page, g, seed=12)
     assert (sent["model"], sent["prompt"], sent["guidance"]) == ("words", "red apple", 4)
-    job_id = answer.value.json()["id"]
 
     image = g.get_by_role("img", name="Image 0 of seed 12, words")
     expect(image).to_be_visible(timeout=LONG)

@@ -1,7 +1,6 @@
-import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import App from "../src/App";
 import { imageFileName } from "../src/lib/generation";
 import {
   defaultValues,
@@ -11,33 +10,10 @@ import {
   toValues,
   validate,
 } from "../src/lib/settings";
-import {
-  FakeEventSource,
-  job,
-  LIMITS,
-  MODELS,
-  openapiDocument,
-  PETS,
-  PNG,
-  stubFetch,
-} from "./fakes";
+import { FakeEventSource, job, LIMITS, MODELS, PETS, PNG } from "./fakes";
+import { posted, renderGenerate } from "./generatePage";
 
-const BASE = {
-  "GET api/health": { body: { status: "ok", version: "0.1.0" } },
-  "GET api/ready": { body: { ready: true, workers: true, valid_models: 3 } },
-  "GET api/models": { body: [...MODELS, PETS] },
-  "GET api/openapi.json": { body: openapiDocument() },
-};
-
-async function setup(routes = {}) {
-  FakeEventSource.install();
-  const calls = stubFetch({ ...BASE, ...routes });
-  render(<App />);
-  const panel = await screen.findByRole("tabpanel", { name: "Generate" });
-  const ui = within(panel);
-  await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
-  return { calls, ui };
-}
+const setup = (routes = {}) => renderGenerate([...MODELS, PETS], routes);
 
 /** Each POST /api/generate queues its own job; `done` finishes the last one. */
 function jobs() {
@@ -49,9 +25,6 @@ function jobs() {
 }
 const done = () =>
   act(() => FakeEventSource.last().emit("done", { images: [{ index: 0, url: "", png: PNG }] }));
-
-const posted = (calls: { method: string; body?: string }[]) =>
-  calls.filter((c) => c.method === "POST").map((c) => c.body);
 
 describe("the class picker", () => {
   it("appears for a class-conditional model only", async () => {

@@ -1,40 +1,12 @@
-import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import App from "../src/App";
 import { imageFileName } from "../src/lib/generation";
 import { defaultValues, settingsLabel, toSettings, validate } from "../src/lib/settings";
-import {
-  FakeEventSource,
-  job,
-  LIMITS,
-  MODELS,
-  openapiDocument,
-  PETS,
-  PNG,
-  stubFetch,
-  WORDS,
-} from "./fakes";
+import { FakeEventSource, job, LIMITS, MODELS, PETS, PNG, WORDS } from "./fakes";
+import { posted, renderGenerate } from "./generatePage";
 
-const BASE = {
-  "GET api/health": { body: { status: "ok", version: "0.1.0" } },
-  "GET api/ready": { body: { ready: true, workers: true, valid_models: 4 } },
-  "GET api/models": { body: [...MODELS, PETS, WORDS] },
-  "GET api/openapi.json": { body: openapiDocument() },
-};
-
-async function setup(routes = {}) {
-  FakeEventSource.install();
-  const calls = stubFetch({ ...BASE, ...routes });
-  render(<App />);
-  const panel = await screen.findByRole("tabpanel", { name: "Generate" });
-  const ui = within(panel);
-  await waitFor(() => expect(ui.getByRole("radio", { name: "faces" })).toBeChecked());
-  return { calls, ui };
-}
-
-const posted = (calls: { method: string; body?: string }[]) =>
-  calls.filter((c) => c.method === "POST").map((c) => c.body);
+const setup = (routes = {}) => renderGenerate([...MODELS, PETS, WORDS], routes);
 
 describe("the prompt box", () => {
   it("appears for a text-conditional model only, with its guidance", async () => {

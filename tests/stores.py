@@ -21,10 +21,13 @@ def disc_images(count: int, size: int, channels: int, seed: int) -> np.ndarray:
     return images
 
 
-def make_disc_store(path: Path, train=64, val=16, size=16, channels=3, seed=0) -> Path:
+def make_disc_store(path: Path, train=64, val=16, size=16, channels=3, seed=0, named=False) -> Path:
+    """Discs of random colours; `named`: each row also has a `name` (a text to learn)."""
     with StoreWriter(path, size=size, channels=channels) as writer:
         for split, count in (("train", train), ("val", val)):
             for i, image in enumerate(disc_images(count, size, channels, seed + len(split))):
-                writer.add(split, image, {"source": f"disc-{split}-{i}"})
+                row = {"source": f"disc-{split}-{i}"}
+                row |= {"name": f"disc number {i % 4}"} if named else {}
+                writer.add(split, image, row)
         writer.commit({"source": "generated discs"})
     return path

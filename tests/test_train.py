@@ -105,7 +105,8 @@ NARROW = {
 
 @pytest.fixture(scope="module")
 def store48(tmp_path_factory):
-    return make_disc_store(tmp_path_factory.mktemp("data") / "store48", train=48, val=8)
+    """48 discs, each named (for the text-conditional presets; the others ignore names)."""
+    return make_disc_store(tmp_path_factory.mktemp("data") / "store48", train=48, val=8, named=True)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

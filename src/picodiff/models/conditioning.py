@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from ..text_encoder import TextEncoder, text_encoder
 from .config import UNetConfig
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance w when a label is asked for without one
@@ -85,10 +86,8 @@ class TextConditioning:
             "fields": list(self.fields),
         }
 
-    def embedder(self):
+    def embedder(self) -> TextEncoder:
         """The process's encoder for this network (loaded once), checked to be its own."""
-        from ..text_encoder import text_encoder
-
         encoder = text_encoder(self.encoder, self.tokens)
         if encoder.key != self.encoder_key:
             raise UserError(

@@ -63,7 +63,7 @@ def text_checkpoint(path: Path, channels: int = 3, T: int = 20, seed: int = 0) -
     with torch.no_grad():
         net.text_embed.weight.normal_(0, 1)
     empty = encoder.encode("")
-    net.set_null_text(empty.tokens, empty.mask, empty.pooled)
+    net.set_null_text(empty)
     conditioning = TextConditioning(encoder.name, encoder.key, 16, ("name",))
     return save_checkpoint(path, net, NoiseSchedule.cosine(T), conditioning=conditioning)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -24,14 +25,27 @@ DEFAULT_TEXT_TOKENS = 16
 INSTALL = "pip install 'picodiff[text]'"
 
 
-@dataclass(frozen=True)
-class TextEmbedding:
+class TextEmbedding(NamedTuple):
     """One text as the network takes it: its word-piece states [tokens, dim] (zero past
-    `mask`), the mask [tokens] and the sentence embedding [dim]."""
+    `mask`), the mask [tokens] and the sentence embedding [dim]; or a stack of texts, with a
+    leading row dimension on each."""
 
     tokens: torch.Tensor
     mask: torch.Tensor
     pooled: torch.Tensor
+
+    def inputs(self) -> dict[str, torch.Tensor]:
+        """The network's keyword inputs (`UNet.forward`)."""
+        return {"text_tokens": self.tokens, "text_mask": self.mask, "text_embedding": self.pooled}
+
+    def rows(self, index) -> TextEmbedding:
+        """Rows `index` of a stack."""
+        return TextEmbedding(*(part[index] for part in self))
+
+
+def stacked(embeddings: Sequence[TextEmbedding]) -> TextEmbedding:
+    """One stack of texts, row k for embeddings[k]."""
+    return TextEmbedding(*(torch.stack(parts) for parts in zip(*embeddings, strict=True)))
 
 
 def encoder_folder(name: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import UserError
-from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT, Conditioning
+from ..models.conditioning import DEFAULT_GUIDANCE, Conditioning, clean_prompt
 from ..sampling import LegacyOptions, open_checkpoint
 
 STEPS_HELP = (
@@ -84,21 +84,14 @@ def condition_from(args: argparse.Namespace, conditioning: Conditioning | None, 
         except ValueError as err:
             raise UserError(f"--label: {err}") from None
     else:
-        condition = {"prompt": check_prompt(prompt, "--prompt")}
+        try:
+            condition = {"prompt": clean_prompt(prompt, "--prompt")}
+        except ValueError as err:
+            raise UserError(str(err)) from None
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     if not guidance >= 0 or guidance == float("inf"):
         raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
     return {**condition, "guidance": guidance}
-
-
-def check_prompt(prompt: str, name: str) -> str:
-    """A prompt stripped of surrounding spaces; UserError if empty or over MAX_PROMPT."""
-    text = prompt.strip()
-    if not text:
-        raise UserError(f"{name} is empty: give the text to draw")
-    if len(text) > MAX_PROMPT:
-        raise UserError(f"{name} has {len(text)} characters; at most {MAX_PROMPT}")
-    return text
 
 
 def described(conditioning: Conditioning | None, condition: dict) -> dict:

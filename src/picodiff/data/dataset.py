@@ -71,6 +71,13 @@ class ImageStore(Dataset):
             raise StoreError(f"{index}: {len(rows)} rows for {len(self)} images")
         return rows
 
+    def first_field(self, rows: list[dict[str, Any]], names: tuple[str, ...], hint: str) -> str:
+        """The first of `names` the index rows carry (StoreError with `hint` if none)."""
+        found = [name for name in names if rows and name in rows[0]]
+        if not found:
+            raise StoreError(f"{self.path}: its index has none of the fields {list(names)}; {hint}")
+        return found[0]
+
     def __getitem__(self, index: int) -> torch.Tensor:
         return self.batch([index])[0]
 

@@ -18,13 +18,7 @@ def class_labels(
     are the field's distinct values, sorted (numbers numerically), as text."""
     rows = store.index_rows()
     if field is None:
-        found = [name for name in LABEL_FIELDS if rows and name in rows[0]]
-        if not found:
-            raise StoreError(
-                f"{store.path}: its index has none of the label fields {list(LABEL_FIELDS)}; "
-                "name one with --label-field"
-            )
-        field = found[0]
+        field = store.first_field(rows, LABEL_FIELDS, "name the label field with --label-field")
     missing = [i for i, row in enumerate(rows) if row.get(field) is None]
     if missing:
         raise StoreError(

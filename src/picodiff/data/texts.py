@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from ..evaluation.cache import load_tensors, save_tensors
-from ..text_encoder import TextEmbedding, TextEncoder
+from ..text_encoder import TextEmbedding, TextEncoder, stacked
 from .dataset import ImageStore
 from .store import StoreError
 
@@ -37,13 +36,8 @@ def row_texts(store: ImageStore, fields: tuple[str, ...] = ()) -> RowTexts:
     """Every row's texts from `fields` (default: the first of TEXT_FIELDS its index has)."""
     rows = store.index_rows()
     if not fields:
-        found = [name for name in TEXT_FIELDS if rows and name in rows[0]]
-        if not found:
-            raise StoreError(
-                f"{store.path}: its index has none of the text fields {list(TEXT_FIELDS)}; "
-                "name them with --text-field (e.g. --text-field name,short_names)"
-            )
-        fields = (found[0],)
+        hint = "name the text fields with --text-field (e.g. --text-field name,short_names)"
+        fields = (store.first_field(rows, TEXT_FIELDS, hint),)
     lookup: dict[str, int] = {}
     per_row = []
     for number, row in enumerate(rows):
@@ -75,13 +69,9 @@ class TextTable:
     mask: torch.Tensor
     pooled: torch.Tensor
 
-    def rows(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The network inputs of texts `index` [B]."""
-        return {
-            "text_tokens": self.tokens[index],
-            "text_mask": self.mask[index],
-            "text_embedding": self.pooled[index],
-        }
+    @property
+    def embedding(self) -> TextEmbedding:
+        return TextEmbedding(self.tokens, self.mask, self.pooled)
 
 
 def cached_embeddings(store: ImageStore, texts: tuple[str, ...], encoder: TextEncoder) -> TextTable:
@@ -91,31 +81,14 @@ def cached_embeddings(store: ImageStore, texts: tuple[str, ...], encoder: TextEn
     known: dict[str, TextEmbedding] = {}
     if path.is_file():
         tensors, meta = load_tensors(path)
-        for k, text in enumerate(json.loads(meta["texts"])):
-            known[text] = TextEmbedding(
-                tensors["tokens"][k], tensors["mask"][k], tensors["pooled"][k]
-            )
+        kept = TextEmbedding(*(tensors[part] for part in TextEmbedding._fields))
+        known = {text: kept.rows(k) for k, text in enumerate(json.loads(meta["texts"]))}
     missing = [t for t in dict.fromkeys(texts) if t not in known]
     for text in tqdm(missing, desc="encoding texts", unit="text", disable=not missing):
         known[text] = encoder.encode(text)
     if missing:
-        _save(path, known, encoder)
-    table = [known[t] for t in texts]
-    return TextTable(
-        texts,
-        torch.stack([e.tokens for e in table]),
-        torch.stack([e.mask for e in table]),
-        torch.stack([e.pooled for e in table]),
-    )
-
-
-def _save(path: Path, known: dict[str, TextEmbedding], encoder: TextEncoder) -> None:
-    texts = list(known)
-    tensors = {
-        "tokens": torch.stack([known[t].tokens for t in texts]),
-        "mask": torch.stack([known[t].mask for t in texts]),
-        "pooled": torch.stack([known[t].pooled for t in texts]),
-    }
-    path.parent.mkdir(exist_ok=True)
-    meta = {"texts": json.dumps(texts), "encoder": encoder.name, "tokens": str(encoder.tokens)}
-    save_tensors(path, tensors, meta)
+        path.parent.mkdir(exist_ok=True)
+        meta = {"texts": json.dumps(list(known)), "encoder": encoder.name}
+        meta["tokens"] = str(encoder.tokens)
+        save_tensors(path, stacked(list(known.values()))._asdict(), meta)
+    return TextTable(texts, *stacked([known[t] for t in texts]))

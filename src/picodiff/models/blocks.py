@@ -81,8 +81,8 @@ class Attention(Checkpointed):
             kv = self.context_kv(states).unflatten(-1, (2, self.heads, c // self.heads))
             k_text, v_text = kv.permute(2, 0, 3, 1, 4)  # each [B, heads, L, C/heads]
             k, v = torch.cat([k, k_text], dim=2), torch.cat([v, v_text], dim=2)
-            image = torch.ones(b, height * width, dtype=torch.bool, device=x.device)
-            mask = torch.cat([image, present], dim=1)[:, None, None, :]  # [B, 1, 1, HW + L]
+            # every image position is a key, and the text's word pieces: [B, 1, 1, HW + L]
+            mask = F.pad(present, (height * width, 0), value=True)[:, None, None, :]
         out = fused_attention(q, k, v, mask)
         out = self.proj(out.transpose(1, 2).flatten(2))  # [B, HW, C]
         return x + out.transpose(1, 2).reshape(b, c, height, width)

@@ -19,11 +19,22 @@ from typing import Any
 import torch
 
 from ..errors import UserError
-from ..text_encoder import TextEncoder, text_encoder
+from ..text_encoder import TextEncoder, stacked, text_encoder
 from .config import UNetConfig
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance w when a label is asked for without one
 MAX_PROMPT = 200  # characters of a prompt
+
+
+def clean_prompt(prompt: str, name: str = "prompt") -> str:
+    """A prompt stripped of surrounding spaces; ValueError (naming it `name`) if it is empty
+    or longer than MAX_PROMPT."""
+    text = prompt.strip()
+    if not text:
+        raise ValueError(f"{name} is empty: give the text to draw")
+    if len(text) > MAX_PROMPT:
+        raise ValueError(f"{name} must be at most {MAX_PROMPT} characters, got {len(text)}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -99,18 +110,12 @@ class TextConditioning:
     def network_inputs(self, prompts: list, net, device) -> dict[str, torch.Tensor]:
         """The network's text inputs for one prompt (None: the empty text) per row."""
         encoder = self.embedder() if any(p is not None for p in prompts) else None
-        null = (net.null_text_tokens, net.null_text_mask > 0, net.null_text_embedding)
-        rows = [null if p is None else _as_tuple(encoder.embed(p)) for p in prompts]  # type: ignore[union-attr]
-        tokens, mask, pooled = (torch.stack([r[i].to(device) for r in rows]) for i in range(3))
-        return {"text_tokens": tokens, "text_mask": mask, "text_embedding": pooled}
+        rows = [net.null_text() if p is None else encoder.embed(p) for p in prompts]  # type: ignore[union-attr]
+        return {name: value.to(device) for name, value in stacked(rows).inputs().items()}
 
     def check(self, prompt: Any) -> None:
         if not isinstance(prompt, str):
             raise UserError(f"prompts must be strings, got {prompt!r}")
-
-
-def _as_tuple(embedding) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return embedding.tokens, embedding.mask, embedding.pooled
 
 
 Conditioning = ClassConditioning | TextConditioning

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..text_encoder import TextEmbedding
 from .blocks import (
     Attention,
     Checkpointed,
@@ -128,18 +129,25 @@ class UNet(nn.Module):
             raise ValueError(f"class_labels must be [{count}] integers in 0..{null} (null)")
         return labels.long()
 
-    def set_null_text(self, tokens: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> None:
+    def set_null_text(self, empty: TextEmbedding) -> None:
         """Keep the encoder's embedding of the empty text: the unconditional branch."""
-        self.null_text_tokens.copy_(tokens)
-        self.null_text_mask.copy_(mask)
-        self.null_text_embedding.copy_(pooled)
+        self.null_text_tokens.copy_(empty.tokens)
+        self.null_text_mask.copy_(empty.mask)
+        self.null_text_embedding.copy_(empty.pooled)
+
+    def null_text(self) -> TextEmbedding:
+        """The empty text's embedding (its mask is kept as numbers: EMA averages buffers)."""
+        return TextEmbedding(
+            self.null_text_tokens, self.null_text_mask > 0, self.null_text_embedding
+        )
 
     def _text(self, count: int, pooled, tokens, mask) -> tuple[torch.Tensor, ...]:
         if pooled is None and tokens is None and mask is None:
+            empty = self.null_text()
             return (
-                self.null_text_embedding.expand(count, -1),
-                self.null_text_tokens.expand(count, -1, -1),
-                self.null_text_mask.expand(count, -1) > 0,
+                empty.pooled.expand(count, -1),
+                empty.tokens.expand(count, -1, -1),
+                empty.mask.expand(count, -1),
             )
         c = self.config
         shapes = {

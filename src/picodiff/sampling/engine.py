@@ -251,7 +251,7 @@ class _Guidance:
     combined."""
 
     conditional: dict[str, torch.Tensor]  # the unconditional inputs for unconditional rows
-    unconditional: dict[str, torch.Tensor]
+    unconditional: dict[str, torch.Tensor]  # only when doubled
     weight: float
 
     @property
@@ -298,12 +298,9 @@ def _guide(
         raise UserError(f"guidance must be a finite number >= 0, got {guidance}")
     rows = [None if guidance == 0 else c for c in conditions]
     weight = 1.0 if all(c is None for c in conditions) else float(guidance)
-    net = model.model
-    return _Guidance(
-        conditioning.network_inputs(rows, net, device),
-        conditioning.network_inputs([None] * count, net, device),
-        weight,
-    )
+    net, doubled = model.model, weight not in (0.0, 1.0)
+    unconditional = conditioning.network_inputs([None] * count, net, device) if doubled else {}
+    return _Guidance(conditioning.network_inputs(rows, net, device), unconditional, weight)
 
 
 def _aug_timestep(model: Checkpoint, level: float | None) -> int:

@@ -120,8 +120,17 @@ class RemoteHealth:
 
 
 # the job fields a worker changes after the job was queued
-_WRITTEN_BY_WORKERS = ("status", "version", "started", "finished", "error", "stopped_at_step")
-_WRITTEN_BY_WORKERS += ("step", "total", "eta_seconds")
+_WRITTEN_BY_WORKERS = (
+    "status",
+    "version",
+    "started",
+    "finished",
+    "error",
+    "stopped_at_step",
+    "step",
+    "total",
+    "eta_seconds",
+)
 
 
 @dataclass(eq=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
-from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT
+from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT, clean_prompt
 from .catalog import ModelEntry
 from .config import ServeConfig
 
@@ -209,10 +209,10 @@ class GenerateRequest:
             )
         guidance = DEFAULT_GUIDANCE if self.guidance is None else self.guidance
         if self.prompt is not None:
-            prompt = self.prompt.strip()
-            if not prompt:
-                raise ApiError(422, "prompt is empty: give the text to draw", "prompt")
-            return {"prompt": prompt, "guidance": guidance}
+            try:
+                return {"prompt": clean_prompt(self.prompt), "guidance": guidance}
+            except ValueError as err:
+                raise ApiError(422, str(err), "prompt") from None
         try:
             index = entry.conditioning.index(self.label)  # type: ignore[union-attr]
         except ValueError as err:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..data.texts import RowTexts, TextTable
+from ..text_encoder import TextEmbedding
 
 GRID_CONDITIONS = 8  # distinct prompts in a text model's sample grid
 
@@ -51,12 +52,11 @@ class TextRows:
         counts = self.counts[rows]
         pick = (torch.rand(len(rows), generator=gen) * counts).long().clamp(max=counts - 1)
         index = torch.where(dropped, len(self.table.texts) - 1, self.choices[rows, pick])
-        return self.table.rows(index)
+        return self.table.embedding.rows(index).inputs()
 
-    def null(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The empty text's tokens, mask and sentence embedding."""
-        last = len(self.table.texts) - 1
-        return self.table.tokens[last], self.table.mask[last], self.table.pooled[last]
+    def null(self) -> TextEmbedding:
+        """The empty text's embedding."""
+        return self.table.embedding.rows(len(self.table.texts) - 1)
 
     def grid(self, n: int) -> dict[str, list]:
         """The sample grid's conditions: a few texts spread over the store, in turn."""

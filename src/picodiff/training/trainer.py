@@ -90,7 +90,7 @@ class Trainer:
         torch.manual_seed(derive_seed(config.seed, 0))  # the initial weights
         self.model = UNet(self.unet_config).to(self.device)
         if isinstance(self.conditions, TextRows):
-            self.model.set_null_text(*self.conditions.null())
+            self.model.set_null_text(self.conditions.null())
         self.eval_model = UNet(self.unet_config.replace(gradient_checkpointing=False)).to(
             self.device
         )
@@ -464,7 +464,7 @@ class Trainer:
         if isinstance(self.conditions, ClassRows):
             return {"num_classes": self.conditions.classes}
         if isinstance(self.conditions, TextRows):
-            return {"text_dim": int(self.conditions.table.pooled.shape[1])}
+            return {"text_dim": int(self.conditions.table.embedding.pooled.shape[1])}
         return {}
 
     def _ema_checkpoint(self) -> Checkpoint:

@@ -4,11 +4,13 @@ npm packages (a small package the tests write, as a folder and as the .tgz npm p
 import gzip
 import io
 import json
+import shutil
 import tarfile
 
 import numpy as np
 import pytest
 from PIL import Image
+from test_train import config
 from web_helpers import missing
 
 from picodiff.cli import main
@@ -17,6 +19,8 @@ from picodiff.data.prepare import PrepareOptions, prepare
 from picodiff.data.sources import SourceOptions
 from picodiff.data.sources.idx import DEBIAN_FASHION_MNIST, FASHION_CLASSES, IdxSource
 from picodiff.errors import UserError
+from picodiff.serving import create_app
+from picodiff.training import Trainer
 
 
 def index_of(store, split="train"):
@@ -221,3 +225,26 @@ def test_several_packages_into_one_store_with_filters(tmp_path, capsys):
     one = ["prepare", str(twitter), "--out", str(tmp_path / "x"), "--size", "16"]
     bad = main([*one, "--drop-category", "Nope"])
     assert bad == 2 and "no such category in these packages" in capsys.readouterr().err
+
+
+def test_a_model_trained_on_emoji_carries_their_licences_to_the_api(tmp_path):
+    twitter = write_datasource(tmp_path / "twitter")
+    fluent = packed(write_fluent(tmp_path / "fluent"), tmp_path / "fluent.tgz")
+    store = tmp_path / "store"
+    argv = ["prepare", str(twitter), str(fluent), "--out", str(store), "--size", "16", "--quiet"]
+    assert main([*argv, "--val-fraction", "0.3", "--seed", "1"]) == 0
+    models = tmp_path / "models"
+    Trainer(config(store, "batch_size=2", "val_size=2", max_steps=2), tmp_path / "run").fit()
+    shutil.copytree(tmp_path / "run" / "last", models / "emoji")
+    app = create_app({"models": models, "bundled_models": (), "reload_interval": 0})
+    try:
+        listed = app.test_client().get("/api/models").json
+    finally:
+        app.extensions["picodiff"].close()
+    licences = next(m for m in listed if m["name"] == "emoji")["licences"]
+    assert [(x["name"], x["license"]) for x in licences] == [
+        ("emoji-datasource-twitter", "CC-BY-4.0"),
+        ("@lobehub/fluent-emoji-3d", "MIT"),
+    ]
+    assert "Twemoji graphics by Twitter" in licences[0]["attribution"]
+    assert "Fluent Emoji by Microsoft" in licences[1]["attribution"]

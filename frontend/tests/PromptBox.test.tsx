@@ -22,6 +22,9 @@ describe("the prompt box", () => {
     expect(ui.getByRole("radio", { name: "words" })).toHaveAccessibleDescription(
       /Draws\s*prompts, encoded by all-MiniLM-L6-v2/,
     );
+    expect(ui.getByRole("radio", { name: "words" })).toHaveAccessibleDescription(
+      /Trained on\s*Twemoji graphics, CC-BY 4.0\s*Noto Emoji by Google, Apache 2.0/,
+    );
     const slider = ui.getByLabelText("Guidance");
     expect(slider).toBeDisabled();
     expect(slider).toHaveAccessibleDescription(

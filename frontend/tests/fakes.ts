@@ -96,6 +96,7 @@ export function model(over: Partial<ModelInfo> = {}): ModelInfo {
     fid: 12.5,
     fid_threshold: null,
     conditioning: null,
+    licences: [],
     warnings: [],
     stages: [],
     loaded: false,
@@ -162,6 +163,10 @@ export const WORDS: ModelInfo = model({
     tokens: 16,
     fields: ["name"],
   },
+  licences: [
+    { name: "twemoji", license: "CC-BY-4.0", attribution: "Twemoji graphics, CC-BY 4.0" },
+    { name: "noto", license: "Apache-2.0", attribution: "Noto Emoji by Google, Apache 2.0" },
+  ],
 });
 
 /** The generate limits of the page's own server document (src/api/openapi.json). */

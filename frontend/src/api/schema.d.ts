@@ -837,6 +837,12 @@ export interface components {
                 tokens: number;
                 fields: string[];
             } | null;
+            /** @description the licence and attribution of the images it was trained on */
+            licences: {
+                name: string;
+                license: string;
+                attribution: string;
+            }[];
             warnings: string[];
             stages: components["schemas"]["Stage"][];
             loaded: boolean;

@@ -27,6 +27,13 @@ function textEncoder(model: ModelInfo): string | null {
   return `prompts, encoded by ${conditioning.encoder.split("/").pop()}`;
 }
 
+/** Each licence's attribution of the images a model was trained on, one per line, else null. */
+function dataLicences(model: ModelInfo): string | null {
+  return model.licences.length
+    ? model.licences.map((licence) => licence.attribution).join("\n")
+    : null;
+}
+
 /** A model's facts as a definition list: resolution, channels, T, schedule, size, FID. */
 export function ModelDetails({ model }: { model: ModelInfo }) {
   const facts: [string, string | null][] = [
@@ -44,6 +51,7 @@ export function ModelDetails({ model }: { model: ModelInfo }) {
     ["Parameters", model.parameters ? formatCount(model.parameters) : null],
     ["File size", model.file_size ? formatBytes(model.file_size) : null],
     ["FID", model.fid !== null && model.fid !== undefined ? model.fid.toFixed(2) : "not recorded"],
+    ["Trained on", dataLicences(model)],
   ];
   return (
     <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-0.5 text-xs">
@@ -52,7 +60,7 @@ export function ModelDetails({ model }: { model: ModelInfo }) {
         .map(([term, value]) => (
           <div key={term} className="contents">
             <dt className="text-slate-400">{term}</dt>
-            <dd className="text-slate-200">{value}</dd>
+            <dd className="whitespace-pre-line text-slate-200">{value}</dd>
           </div>
         ))}
     </dl>

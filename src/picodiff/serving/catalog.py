@@ -84,6 +84,7 @@ class ModelEntry:
     features: str = "inception"
     output_stats: dict[str, Any] | None = None
     conditioning: Conditioning | None = None  # a conditional model's labels or encoder
+    licences: tuple[dict[str, str], ...] = ()  # its training images' {name, license, attribution}
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
     stages: tuple[dict[str, Any], ...] = ()  # a cascade's stages, as GET /api/models shows them
@@ -115,6 +116,7 @@ class ModelEntry:
                 "signature": tuple(tuple(s) for s in fields.get("signature", ())),
                 "warnings": tuple(fields.get("warnings", ())),
                 "stages": tuple(fields.get("stages", ())),
+                "licences": tuple(fields.get("licences", ())),
                 "conditioning": conditioning and conditioning_from_dict(conditioning),
             }
         )
@@ -139,6 +141,7 @@ class ModelEntry:
             "fid": self.fid,
             "fid_threshold": self.fid_threshold,
             "conditioning": self.conditioning and self.conditioning.to_dict(),
+            "licences": list(self.licences),
             "warnings": list(self.warnings),
             "stages": list(self.stages),
         }
@@ -308,6 +311,7 @@ def _inspect_cascade(path: Path) -> dict[str, Any]:
         "nbytes": sum(d["nbytes"] for d in stages),
         "activation_bytes": max(d["activation_bytes"] for d in stages),
         "fid": _finite_number(spec.get("fid")),
+        "licences": tuple({lic["name"]: lic for s in stages for lic in s["licences"]}.values()),
         "stages": tuple(map(_describe_stage, spec["stages"], stages, configs)),
         "load_options": {"stages": spec["stages"]},
     }
@@ -376,6 +380,7 @@ def _describe_model(model: UNet, schedule, prediction, metadata, weights) -> dic
         "nbytes": sum(v.numel() * v.element_size() for v in state.values()),
         "activation_bytes": model.config.activation_bytes(),
         "fid": _finite_number(metadata.get("fid")),
+        "licences": _licences(metadata.get("licences")),
         **_monitoring_fields(metadata, weights.parent),
     }
 
@@ -415,6 +420,15 @@ def _legacy_options(path: Path) -> dict[str, Any]:
             + (f", got unknown {unknown}" if unknown else "")
         )
     return {**LEGACY_DEFAULTS, **options}
+
+
+def _licences(value: Any) -> tuple[dict[str, str], ...]:
+    """The metadata's image licences, each {name, license, attribution} (malformed: none)."""
+    keys = ("name", "license", "attribution")
+    if not isinstance(value, list):
+        return ()
+    ok = [v for v in value if isinstance(v, dict) and all(isinstance(v.get(k), str) for k in keys)]
+    return tuple({k: v[k] for k in keys} for v in ok)
 
 
 def _finite_number(value: Any) -> float | None:

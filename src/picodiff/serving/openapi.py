@@ -237,6 +237,11 @@ MODEL = _object(
         "description": "a class-conditional model's labels (POST /api/generate takes a label) "
         "or a text-conditional model's sentence encoder (it takes a prompt)",
     },
+    licences={
+        "type": "array",
+        "items": _object(name=STRING, license=STRING, attribution=STRING),
+        "description": "the licence and attribution of the images it was trained on",
+    },
     warnings={"type": "array", "items": STRING},
     stages={"type": "array", "items": _ref("Stage")},
     loaded=BOOLEAN,

@@ -386,6 +386,7 @@ class Trainer:
             "train_seconds": round(p.train_seconds, 1),
             "train_config": cfg.to_dict(),
             "data": {k: self.store.meta.get(k) for k in ("source", "size", "channels")},
+            "licences": self.store.meta.get("licences") or [],  # the images' licences
             # what the server's quality checks compare with, and its outputs' statistics
             "reference": str(self.store.path.resolve()),
             "output_stats": self._samples()[1],

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from quality import Judge  # bench/quality.py: FID/KID against a store's val split
 
 from picodiff.diffusion import SAMPLERS, SamplerSettings
@@ -52,6 +55,7 @@ class Points:
         self.model = open_checkpoint(args.model)
         self.T = self.model.schedule.T
         self._judge: Judge | None = None
+        self._workers: ProcessPoolExecutor | None = None
         self._check_version()
 
     def _check_version(self) -> None:
@@ -98,24 +102,61 @@ class Points:
         return result
 
     def images(self, sampler: str, spacing: str, steps: int) -> tuple[np.ndarray, float]:
-        """The n images of a point (uint8), drawing the batches not kept yet."""
+        """The n images of a point (uint8), drawing the batches not kept yet (in --jobs
+        processes)."""
         folder = self.out / "images" / f"{sampler}-{spacing}-{steps}"
         folder.mkdir(parents=True, exist_ok=True)
         settings = SamplerSettings(sampler, steps, spacing=spacing)  # type: ignore[arg-type]
+        batches = [range(k, min(k + BATCH, self.args.n)) for k in range(0, self.args.n, BATCH)]
+        kept = [folder / f"{batch.start:06d}-{batch.stop:06d}.npz" for batch in batches]
+        missing = [(b, path) for b, path in zip(batches, kept) if not path.exists()]
+        if self.args.jobs > 1 and len(missing) > 1:
+            list(self._pool().map(_draw, *zip(*missing), [settings] * len(missing)))
+        else:
+            for batch, path in missing:
+                draw_batch(self.model, batch, path, settings)
         parts, seconds = [], 0.0
-        for start in range(0, self.args.n, BATCH):
-            batch = range(start, min(start + BATCH, self.args.n))
-            kept = folder / f"{batch.start:06d}-{batch.stop:06d}.npz"
-            if not kept.exists():
-                began = time.perf_counter()
-                (_, pixels), *_ = sample_batches(
-                    self.model, batch, settings, batch_size=len(batch), micro_batch=10
-                )
-                np.savez(kept, images=pixels, seconds=time.perf_counter() - began)
-            with np.load(kept) as saved:
+        for path in kept:
+            with np.load(path) as saved:
                 parts.append(saved["images"])
                 seconds += float(saved["seconds"])
         return np.concatenate(parts), seconds
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(cancel_futures=True)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        """--jobs processes, each with its share of the CPU's threads and its own model."""
+        if self._workers is None:
+            threads = max(1, torch.get_num_threads() // self.args.jobs)
+            self._workers = ProcessPoolExecutor(
+                self.args.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.args.model, threads),
+            )
+        return self._workers
+
+
+def draw_batch(model, batch: range, path: Path, settings: SamplerSettings) -> None:
+    """Draw one batch of seeds and keep it (uint8 images and the seconds it took)."""
+    began = time.perf_counter()
+    (_, pixels), *_ = sample_batches(model, batch, settings, batch_size=len(batch), micro_batch=10)
+    np.savez(path, images=pixels, seconds=time.perf_counter() - began)
+
+
+_worker_model = None  # a --jobs process's model
+
+
+def _start_worker(model: str, threads: int) -> None:
+    global _worker_model
+    torch.set_num_threads(threads)
+    _worker_model = open_checkpoint(model)
+
+
+def _draw(batch: range, path: Path, settings: SamplerSettings) -> None:
+    draw_batch(_worker_model, batch, path, settings)
 
 
 def main() -> None:
@@ -128,6 +169,12 @@ def main() -> None:
     parser.add_argument("--spacings", nargs="+", default=None, help="default: each sampler's")
     parser.add_argument(
         "--out", default=None, help="folder of the kept images and points (bench/results/nfe-MODEL)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="processes drawing a point's batches at once, sharing the CPU's threads",
     )
     parser.add_argument("--plot", default="docs/nfe-fid.png", help="FID vs NFE chart")
     parser.add_argument("--table", action="store_true", help="only print what is measured")
@@ -151,11 +198,14 @@ def main() -> None:
         return ode_error(open_checkpoint(args.model), lines, args)
     points = Points(args)
     get = points.cached if args.table else points.measure
-    for k, nfe in enumerate(args.nfe):  # the reference after the first two (the goals)
-        for sampler, spacing in lines:
-            get(sampler, spacing, steps_for(sampler, nfe))
-        if k == min(1, len(args.nfe) - 1):
-            get("ddpm", "linear", points.T)
+    try:
+        for k, nfe in enumerate(args.nfe):  # the reference after the first two (the goals)
+            for sampler, spacing in lines:
+                get(sampler, spacing, steps_for(sampler, nfe))
+            if k == min(1, len(args.nfe) - 1):
+                get("ddpm", "linear", points.T)
+    finally:
+        points.close()
     report(points, args, lines, get)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from quality import record_metadata  # bench/quality.py
 from torch import nn
 from tqdm import tqdm
 
@@ -30,7 +31,7 @@ from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
 from picodiff.pixels import make_grid, save_png, to_uint8
 from picodiff.provenance import provenance
-from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir, sample_images
+from picodiff.sampling import open_checkpoint, sample_images
 
 CONFIDENT = 0.9
 
@@ -160,11 +161,7 @@ def main() -> None:
             save_png(args.grid, make_grid(np.concatenate(rows), ncols=len(rows[0])), made)
     print(json.dumps(results, indent=2))
     if args.record:
-        path = resolve_checkpoint_dir(args.model) / "config.json"
-        config = json.loads(path.read_text())
-        config["metadata"]["conditional_quality"] = results
-        path.write_text(json.dumps(config, indent=2))
-        print(f"recorded in {path}")
+        record_metadata(args.model, conditional_quality=results)
 
 
 if __name__ == "__main__":

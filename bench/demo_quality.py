@@ -12,14 +12,12 @@ held-out val split. Floor: the same number of real training digits against that 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from quality import command_line, record_metadata  # bench/quality.py
 
-from picodiff.atomic import write_text
-from picodiff.checkpoint import CONFIG_FILE, load_checkpoint
+from picodiff.checkpoint import load_checkpoint
 from picodiff.data import ImageStore
 from picodiff.evaluation.digit_quality import digit_quality
 from picodiff.sampling import SamplerSettings, sample_batches
@@ -59,20 +57,16 @@ def main() -> None:
 
 
 def record(args: argparse.Namespace, results: dict) -> None:
-    path = args.checkpoint / CONFIG_FILE
-    config = json.loads(path.read_text())
-    metadata = config.setdefault("metadata", {})
-    metadata["fid"] = round(results["generated"]["fid"], 3)
-    metadata["fid_features"] = "digits"
-    metadata["quality"] = {
-        name: {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
-        for name, r in results.items()
-    }
-    metadata["quality_command"] = "python bench/" + " ".join(
-        [Path(sys.argv[0]).name, *sys.argv[1:]]
+    record_metadata(
+        args.checkpoint,
+        fid=round(results["generated"]["fid"], 3),
+        fid_features="digits",
+        quality={
+            name: {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
+            for name, r in results.items()
+        },
+        quality_command=command_line(),
     )
-    write_text(path, json.dumps(config, indent=2))
-    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

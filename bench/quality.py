@@ -48,6 +48,25 @@ HERE = Path(__file__).resolve()
 SEED = 0
 
 
+def command_line() -> str:
+    """This bench's command, as a model's metadata records what measured it."""
+    return "python bench/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def record_metadata(model: str | Path, **fields) -> None:
+    """Merge `fields` into the metadata of MODEL's config.json (a checkpoint, a run folder or
+    a bundled model's name)."""
+    from picodiff.atomic import write_text
+    from picodiff.checkpoint import CONFIG_FILE
+    from picodiff.sampling import resolve_checkpoint_dir
+
+    path = resolve_checkpoint_dir(model) / CONFIG_FILE
+    config = json.loads(path.read_text())
+    config.setdefault("metadata", {}).update(fields)
+    write_text(path, json.dumps(config, indent=2) + "\n")
+    print(f"recorded in {path}")
+
+
 # --- workers: one contestant's training or sampling, in its own process ---------------------
 def load_train(store: str) -> np.ndarray:
     """The store's train split as float32 [N, 1, H, W] in [-1, 1] (numpy: no picodiff needed)."""

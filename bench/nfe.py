@@ -16,7 +16,8 @@ Nothing is lost when it stops: each batch of drawn images is kept under OUT/imag
 finished point in OUT/POINT.json, and a rerun measures only what is missing (OUT/model.json names
 the model version they come from; another version is refused). OUT defaults to
 bench/results/nfe-MODEL, whose point files are committed (the images are not), so the curve can
-be measured in pieces, on several machines. Points run in
+be measured in pieces, on several machines. --record writes the presets the curve picks (fast,
+balanced, best; picodiff.sampling.presets) into the model's metadata. Points run in
 --nfe order (10 and 5 first: the goals), the reference after the first two; --table prints the table
 and draws --plot from the points measured so far without measuring more.
 """
@@ -32,12 +33,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from quality import Judge  # bench/quality.py: FID/KID against a store's val split
+from quality import (  # bench/quality.py: FID/KID against a store's val split
+    Judge,
+    command_line,
+    record_metadata,
+)
 
 from picodiff.diffusion import SAMPLERS, SamplerSettings
 from picodiff.diffusion.settings import DEFAULT_SPACING
 from picodiff.provenance import model_version
 from picodiff.sampling import open_checkpoint, sample_batches, sample_images
+from picodiff.sampling.presets import pick_presets
 from picodiff.training.plot import plot_series
 
 BATCH = 50
@@ -179,6 +185,11 @@ def main() -> None:
     parser.add_argument("--plot", default="docs/nfe-fid.png", help="FID vs NFE chart")
     parser.add_argument("--table", action="store_true", help="only print what is measured")
     parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the presets (fast, balanced, best) the curve picks into the model's metadata",
+    )
+    parser.add_argument(
         "--ode-error",
         type=int,
         metavar="K",
@@ -207,6 +218,24 @@ def main() -> None:
     finally:
         points.close()
     report(points, args, lines, get)
+    if args.record:
+        record_presets(args, lines, get)
+
+
+def record_presets(args: argparse.Namespace, lines: list, get) -> None:
+    """The presets the measured points pick (picodiff.sampling.presets.pick_presets), into
+    the model's metadata: what `picodiff sample`, the server and the page draw with."""
+    measured = []
+    for sampler, spacing in lines:
+        for nfe in args.nfe:
+            found = get(sampler, spacing, steps_for(sampler, nfe))
+            measured += [{**found, "nfe": nfe, "fid": round(found["fid"], 2)}] if found else []
+    presets = pick_presets(measured, command_line())
+    for name, p in presets.named.items():
+        print(
+            f"preset {name}: {p.sampler} ({p.spacing}), {p.steps} steps, NFE {p.nfe}: FID {p.fid}"
+        )
+    record_metadata(args.model, sampling=presets.to_metadata())
 
 
 def ode_error(model, lines: list, args: argparse.Namespace) -> None:

@@ -64,6 +64,7 @@ def server(tmp_path_factory):
     make_tiny_model(models, "tiny-a", seed=0)
     make_tiny_model(models, "tiny-b", seed=1)
     make_tiny_model(models, "doomed", seed=2)  # deleted by one test
+    with_presets(make_tiny_model(models, "tiny-curved", T=40, seed=3))
     make_invalid_model(models, "broken")
     make_tiny_cascade(models, "pair", root / "stages")
     server = Server(models, root / "server.log")
@@ -87,6 +88,21 @@ def page(browser, server):
     yield page
     context.close()
     assert not errors, f"errors in the page: {errors}"
+
+
+def with_presets(path):
+    """The checkpoint at `path`, given the sampling presets a measured curve would record."""
+    config = json.loads((path / "config.json").read_text())
+    config["metadata"]["sampling"] = {
+        "default": "balanced",
+        "presets": {
+            "fast": {"sampler": "ddim", "steps": 4, "spacing": "trailing", "nfe": 4, "fid": 150.0},
+            "balanced": {"sampler": "ddim", "steps": 8, "spacing": "linear", "nfe": 8, "fid": 90.0},
+            "best": {"sampler": "unipc2", "steps": 12, "spacing": "logsnr", "nfe": 12, "fid": 85.0},
+        },
+        "measured": "python bench/nfe.py tiny-curved --ref STORE --record",
+    }
+    (path / "config.json").write_text(json.dumps(config))
 
 
 def panel(page, name: str = "Generate"):
@@ -178,6 +194,38 @@ def test_generate_watch_progress_download(page, server, tmp_path):
     g.get_by_role("button", name="Copy the request as JSON").click()
     expect(g.get_by_role("status").filter(has_text="Copied")).to_be_visible()
     assert json.loads(page.evaluate("navigator.clipboard.readText()")) == request
+
+
+def test_a_model_opens_on_its_default_preset_and_draws_the_one_picked(page, server):
+    from playwright.sync_api import expect
+
+    g = panel(page)
+    g.get_by_role("radio", name="tiny-curved").check()
+    presets = g.get_by_role("radiogroup", name="Sampling preset")
+    balanced = presets.get_by_role("radio", name=re.compile("^Balanced"))
+    expect(balanced).to_have_attribute("aria-checked", "true")
+    expect(balanced).to_contain_text("DDIM, 8 network calls · FID 90.0")
+    expect(g.get_by_label("Sampler")).to_have_value("ddim")
+    expect(g.get_by_label("Steps", exact=True)).to_have_value("8")
+
+    presets.get_by_role("radio", name=re.compile("^Fast")).click()
+    fill(g, n="1", seed="9")
+    job = submit(page, g)
+    assert (job["sampler"], job["steps"], job["spacing"]) == ("ddim", 4, "trailing")
+    image = g.get_by_role("img", name="Image 0 of seed 9, tiny-curved")
+    expect(image).to_be_visible(timeout=LONG)
+    png = get(server, f"/api/jobs/{job['id']}/images/0.png")
+    body = {"model": "tiny-curved", "sampler": "ddim", "steps": 4, "spacing": "trailing", "seed": 9}
+    again = post_json(server, "/api/generate?wait=true", body)
+    assert base64.b64decode(again["images_base64"][0]) == png
+    page.screenshot(path=artifacts_dir() / "generate-presets.png", full_page=True)
+
+    g.get_by_label("Steps", exact=True).fill("5")  # custom settings from the preset's
+    expect(presets.get_by_role("radio", name=re.compile("^Custom"))).to_have_attribute(
+        "aria-checked", "true"
+    )
+    g.get_by_role("radio", name="tiny-a").check()
+    expect(g.get_by_role("radiogroup", name="Sampling preset")).to_have_count(0)
 
 
 def test_a_cascade_is_one_model(page):

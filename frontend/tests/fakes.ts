@@ -97,6 +97,7 @@ export function model(over: Partial<ModelInfo> = {}): ModelInfo {
     fid_threshold: null,
     conditioning: null,
     licences: [],
+    sampling: null,
     warnings: [],
     stages: [],
     loaded: false,
@@ -201,3 +202,20 @@ export function job(overrides: Record<string, unknown> = {}) {
     ...overrides,
   };
 }
+
+/** A model with sampling presets from its measured curve: it draws "balanced" by default. */
+export const CURVED: ModelInfo = model({
+  name: "curved",
+  version: "v4",
+  resolution: 32,
+  channels: 1,
+  sampling: {
+    default: "balanced",
+    presets: {
+      fast: { sampler: "ddim", steps: 5, spacing: "linear", nfe: 5, fid: 142.73 },
+      balanced: { sampler: "ddim", steps: 10, spacing: "linear", nfe: 10, fid: 84.02 },
+      best: { sampler: "unipc2", steps: 15, spacing: "karras", nfe: 15, fid: 79.82 },
+    },
+    measured: "python bench/nfe.py curved --ref STORE --record",
+  },
+});

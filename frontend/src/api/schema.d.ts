@@ -769,11 +769,16 @@ export interface components {
              */
             n: number;
             /**
-             * @description sampling method
+             * @description sampling method (default: the model's default preset if it has presets, else dpmpp2m)
              * @default dpmpp2m
              * @enum {string}
              */
             sampler: "ddpm" | "ddim" | "dpmpp2m" | "dpmpp3m" | "unipc2" | "unipc3" | "ipndm" | "dpmpp2m-sde" | "euler" | "heun";
+            /**
+             * @description a sampler, steps and spacing picked from the model's measured FID-NFE curve (GET /api/models lists each model's presets); not with sampler, steps or spacing
+             * @enum {string}
+             */
+            preset?: "fast" | "balanced" | "best";
             /** @description denoising steps, at most the model's T (default: ddpm T, ddim 50, the multistep solvers 20) */
             steps?: number;
             /**
@@ -843,6 +848,22 @@ export interface components {
                 license: string;
                 attribution: string;
             }[];
+            /** @description the sampling presets (fast, balanced, best) the model's measured FID-NFE curve picked, with each one's network evaluations and FID, and the one a request without sampler or preset draws with (null: none measured) */
+            sampling: {
+                /** @enum {string} */
+                default: "fast" | "balanced" | "best";
+                presets: {
+                    [key: string]: {
+                        sampler: string;
+                        steps: number;
+                        spacing: string;
+                        nfe: number;
+                        fid: number;
+                    };
+                };
+                /** @description the command that measured them */
+                measured: string;
+            } | null;
             warnings: string[];
             stages: components["schemas"]["Stage"][];
             loaded: boolean;

@@ -1,6 +1,7 @@
 import type { Limits } from "../api/types";
 import type { SettingsForm } from "../hooks/useSettingsForm";
 import { type FieldName, SAMPLER_LABELS, type StepLimit } from "../lib/settings";
+import { PresetPicker } from "./PresetPicker";
 import { SeedField } from "./SeedField";
 import { SelectField } from "./SelectField";
 import { TextField } from "./TextField";
@@ -12,7 +13,8 @@ interface Props {
   disabled?: boolean;
 }
 
-/** Number of images, sampler, steps, eta and seed, each explained when invalid. */
+/** Number of images, a preset or the sampler, steps and eta, and the seed, each explained
+ * when invalid. */
 export function GenerationControls({ form, limits, steps, disabled }: Props) {
   const { values, errors, change, steps: shownSteps, defaultSteps } = form;
   const ddim = values.sampler === "ddim";
@@ -33,6 +35,16 @@ export function GenerationControls({ form, limits, steps, disabled }: Props) {
         hint={`1 to ${limits.maxN}`}
         {...bind("n")}
       />
+      {form.presets.length > 0 && (
+        <div className="sm:col-span-2">
+          <PresetPicker
+            presets={form.presets}
+            value={values.preset ?? ""}
+            onChange={(value) => change("preset", value)}
+            disabled={disabled}
+          />
+        </div>
+      )}
       <SelectField label="Sampler" options={samplers} {...bind("sampler")} />
       <TextField
         label="Steps"

@@ -3,12 +3,15 @@
 import { useCallback, useMemo, useState } from "react";
 import type { Limits, ModelInfo } from "../api/types";
 import {
+  chosenPreset,
   defaultSteps,
   defaultValues,
   type FieldErrors,
   type FieldName,
   type FormValues,
+  type Preset,
   type Settings,
+  sharedPresets,
   type StepLimit,
   shownLabel,
   shownPrompt,
@@ -21,6 +24,8 @@ export interface SettingsForm {
   /** As chosen; `label` is "" (any class) unless every chosen model has the class chosen,
    * `prompt` "" unless every chosen model takes prompts. */
   values: FormValues;
+  /** The presets the chosen models share (none: custom settings only). */
+  presets: Preset[];
   /** The steps field as shown: as typed, else the chosen models' default for the sampler. */
   steps: string;
   defaultSteps?: number;
@@ -46,15 +51,35 @@ export function useSettingsForm(
   // the class stays chosen while the models have it (back to a model: its class again)
   const label = shownLabel(chosen.label, models);
   const prompt = shownPrompt(chosen.prompt, models); // kept while the models take prompts
-  const values = useMemo(() => ({ ...chosen, label, prompt }), [chosen, label, prompt]);
+  // a preset (the models' default one until the sampler, steps or eta are edited) sets the
+  // sampler, steps and spacing; "" in `preset` means custom settings
+  const presets = useMemo(() => sharedPresets(models), [models]);
+  const preset = chosenPreset(chosen.preset, models);
+  const values = useMemo(() => {
+    const drawn = preset && {
+      sampler: preset.sampler,
+      steps: String(preset.steps),
+      spacing: preset.spacing,
+    };
+    return { ...chosen, label, prompt, ...drawn, preset: preset?.name ?? "" };
+  }, [chosen, label, prompt, preset]);
   const fallback = defaultSteps(values.sampler, limit, ...models);
   const steps = shownSteps(values, fallback);
 
-  const change = useCallback((field: FieldName, value: string) => {
-    setValues((v) =>
-      field === "sampler" ? { ...v, sampler: value, steps: null } : { ...v, [field]: value },
-    );
-  }, []);
+  const change = useCallback(
+    (field: FieldName, value: string) => {
+      if (field === "preset" && value) return setValues((v) => ({ ...v, preset: value }));
+      if (!["sampler", "steps", "eta", "preset"].includes(field)) {
+        return setValues((v) => ({ ...v, [field]: value }));
+      }
+      // custom settings, starting from those drawn with now
+      const { sampler, steps, spacing } = values;
+      const custom = { ...chosen, sampler, steps, spacing, preset: "" };
+      if (field === "sampler") setValues({ ...custom, sampler: value, steps: null, spacing: "" });
+      else setValues(field === "preset" ? custom : { ...custom, [field]: value });
+    },
+    [chosen, values],
+  );
   const resetSteps = useCallback(() => setValues((v) => ({ ...v, steps: null })), []);
   const load = useCallback((v: FormValues) => setValues(v), []);
 
@@ -68,6 +93,7 @@ export function useSettingsForm(
   );
   return {
     values,
+    presets,
     steps,
     defaultSteps: fallback,
     errors: { ...Object.fromEntries(stillRefused), ...checked },

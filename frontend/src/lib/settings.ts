@@ -7,6 +7,8 @@ export interface FormValues {
   sampler: string;
   steps: string | null; // null: the default for the chosen model(s) and sampler (from the server)
   eta: string;
+  preset: string | null; // null: the models' default preset; "": custom (sampler and steps)
+  spacing: string; // a preset's timestep spacing; "": the sampler's default
   seed: string; // digits; "" lets the server pick (the job reports it)
   label: string; // a class-conditional model's class by name; "": any (unconditional)
   prompt: string; // a text-conditional model's text; "": none (unconditional)
@@ -23,6 +25,7 @@ export interface Settings {
   sampler: string;
   steps: number;
   eta: number;
+  spacing?: string; // a preset's; absent: the sampler's default
   seed: string;
   label?: string; // a class-conditional model's class; absent: unconditional
   prompt?: string; // a text-conditional model's text; absent: unconditional
@@ -68,6 +71,50 @@ export function shownLabel(label: string, models: (ModelInfo | undefined)[]): st
   return models.every((m) => classLabels(m)?.includes(label)) ? label : "";
 }
 
+/** A sampling preset of a model (from its measured FID-NFE curve), with its name. */
+export interface Preset {
+  name: string;
+  sampler: string;
+  steps: number;
+  spacing: string;
+  nfe: number;
+  fid: number;
+}
+
+const PRESET_ORDER = ["fast", "balanced", "best"];
+
+/** The presets every one of `models` has, with the same settings (the first one's figures). */
+export function sharedPresets(models: (ModelInfo | undefined)[]): Preset[] {
+  if (models.length === 0) return [];
+  const named = (m: ModelInfo | undefined, name: string) => m?.sampling?.presets[name];
+  return PRESET_ORDER.flatMap((name) => {
+    const first = named(models[0], name);
+    const same = models.every((m) => {
+      const p = named(m, name);
+      return (
+        p &&
+        first &&
+        p.sampler === first.sampler &&
+        p.steps === first.steps &&
+        p.spacing === first.spacing
+      );
+    });
+    return first && same ? [{ name, ...first }] : [];
+  });
+}
+
+/** The preset the form draws with on `models`: `preset` by name, or (null) the models' common
+ * default; undefined for custom settings or when the models do not share it. */
+export function chosenPreset(
+  preset: string | null,
+  models: (ModelInfo | undefined)[],
+): Preset | undefined {
+  if (preset === "") return undefined;
+  const defaults = new Set(models.map((m) => m?.sampling?.default));
+  const name = preset ?? (defaults.size === 1 ? [...defaults][0] : undefined);
+  return sharedPresets(models).find((p) => p.name === name);
+}
+
 /** The most steps allowed, and why: the models' T within the server's limit. */
 export interface StepLimit {
   max: number;
@@ -105,6 +152,8 @@ export function defaultValues(limits: Limits): FormValues {
     sampler: limits.defaultSampler,
     steps: null,
     eta: "0",
+    preset: null,
+    spacing: "",
     seed: "",
     label: "",
     prompt: "",
@@ -179,6 +228,7 @@ export function toSettings(model: string, values: FormValues, steps: string): Se
     eta: ddim ? Number(values.eta) : 0,
     seed: values.seed.trim().replace(/^0+(?=\d)/, ""),
   };
+  if (values.spacing) settings.spacing = values.spacing;
   const prompt = values.prompt.trim();
   if (values.label) settings.label = values.label;
   else if (prompt) settings.prompt = prompt;
@@ -187,12 +237,14 @@ export function toSettings(model: string, values: FormValues, steps: string): Se
 }
 
 export function toValues(settings: Settings): FormValues {
-  const { n, sampler, steps, eta, seed, label, prompt, guidance } = settings;
+  const { n, sampler, steps, eta, spacing, seed, label, prompt, guidance } = settings;
   return {
     n: String(n),
     sampler,
     steps: String(steps),
     eta: String(eta),
+    preset: "", // the very settings drawn with, whatever the presets are now
+    spacing: spacing ?? "",
     seed,
     label: label ?? "",
     prompt: prompt ?? "",
@@ -223,8 +275,9 @@ export function requestBody(settings: Settings): string {
 /** A one-line description that reproduces a generation (with image `index` if given). */
 export function settingsLabel(settings: Settings, index?: number): string {
   const eta = settings.sampler === "ddim" ? `, eta ${settings.eta}` : "";
+  const spacing = settings.spacing ? `, ${settings.spacing} spacing` : "";
   const image = index === undefined ? "" : `, image ${index}`;
   const condition = conditionText(settings);
   const label = condition ? `${condition}, ` : "";
-  return `${settings.model}: ${label}${settings.sampler}, ${settings.steps} steps${eta}, seed ${settings.seed}${image}`;
+  return `${settings.model}: ${label}${settings.sampler}, ${settings.steps} steps${spacing}${eta}, seed ${settings.seed}${image}`;
 }

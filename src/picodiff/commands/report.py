@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from ..atomic import write_bytes, write_text
+from ..diffusion import DEFAULT_SAMPLER
 from ..distributed import pick_device
 from ..errors import UserError
 from ..models.conditioning import DEFAULT_GUIDANCE
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give run directories / checkpoints to compare, or --cascade BASE SR")
     if args.cascade and (args.label or args.prompt) is not None:
         raise UserError("--label and --prompt apply to conditional checkpoints, not --cascade")
+    if args.preset:
+        raise UserError(
+            "report draws every model with the same settings: give --sampler and "
+            "--steps, not --preset"
+        )
+    args.sampler = (
+        args.sampler or DEFAULT_SAMPLER
+    )  # the same for every model, not each one's preset
     store = open_reference_store(args, "report")
     device = pick_device(args.device)
     opened = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..diffusion import SAMPLERS, SPACINGS, SamplerSettings
+from ..diffusion import DEFAULT_SAMPLER, SAMPLERS, SPACINGS, SamplerSettings
 from ..distributed import Distributed, pick_device
 from ..errors import UserError
 from ..models.batching import default_micro_batch
@@ -47,7 +47,10 @@ def add_cascade_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_cascade(args: argparse.Namespace, device) -> Cascade:
     paths = args.cascade
-    samplers = _per_stage("--stage-sampler", args.stage_sampler, len(paths), args.sampler)
+    if args.preset:
+        raise UserError("--preset applies to one model; give a cascade --stage-sampler/--steps")
+    sampler = args.sampler or DEFAULT_SAMPLER
+    samplers = _per_stage("--stage-sampler", args.stage_sampler, len(paths), sampler)
     steps = _per_stage("--stage-steps", args.stage_steps, len(paths), args.steps)
     etas = _per_stage("--stage-eta", args.stage_eta, len(paths), args.eta)
     spacings = _per_stage("--stage-spacing", args.stage_spacing, len(paths), args.spacing)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
-from ..errors import UserError
+from ..errors import OptionError, UserError
 from ..models.conditioning import DEFAULT_GUIDANCE, Conditioning, clean_prompt
 from ..sampling import LegacyOptions, open_checkpoint
+from ..sampling.presets import PRESET_NAMES, Presets, choose_settings
 
 STEPS_HELP = (
     f"denoising steps (default: ddpm all T, ddim {DEFAULT_STEPS['ddim']}, the multistep "
@@ -28,7 +29,18 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
         help="number of images (under torchrun write --num-images: torchrun "
         "reads --n as an abbreviation of its own --nnodes/--nproc-per-node)",
     )
-    group.add_argument("--sampler", choices=SAMPLERS, default="dpmpp2m", help="reverse sampler")
+    group.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        help="reverse sampler (default: the model's default preset if it has presets, else "
+        "dpmpp2m)",
+    )
+    group.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        help="the sampler, steps and spacing the model's own measured FID-NFE curve picked "
+        "(its metadata.sampling; GET /api/models lists them)",
+    )
     group.add_argument("--steps", type=int, help=STEPS_HELP)
     group.add_argument("--eta", type=float, default=0.0, help="ddim noise (0: deterministic)")
     group.add_argument(
@@ -112,16 +124,26 @@ def check_counts(args: argparse.Namespace) -> None:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
 
 
-def settings_from(args: argparse.Namespace) -> SamplerSettings:
-    """--sampler, --steps, --eta and --spacing, checked (eta applies to ddim only)."""
-    return SamplerSettings(args.sampler, args.steps, args.eta, args.spacing)
+def settings_for(args: argparse.Namespace, checkpoint: Checkpoint) -> SamplerSettings:
+    """--preset, or --sampler, --steps, --eta and --spacing with the model's default preset
+    filling in what is not given (eta applies to ddim only)."""
+    try:
+        presets = Presets.from_metadata(checkpoint.metadata)
+    except ValueError as err:
+        raise UserError(f"{checkpoint.path}: {err}") from None
+    options = (args.preset, args.sampler, args.steps, args.eta, args.spacing)
+    try:
+        return choose_settings(presets, *options)
+    except OptionError as err:
+        raise UserError(f"--{err.field}: {err}") from None
 
 
 def open_model(
     args: argparse.Namespace, path: str | Path, device
 ) -> tuple[Checkpoint, SamplerSettings]:
     """The checkpoint at `path` and the sampler settings resolved against its own T."""
-    settings = settings_from(args)
+    if args.sampler is not None:  # bad options refused before the model is read
+        SamplerSettings(args.sampler, args.steps, args.eta, args.spacing)
     legacy = LegacyOptions(args.image_size, args.T, args.beta_start, args.beta_end)
     checkpoint = open_checkpoint(path, use_ema=not args.no_ema, legacy=legacy, device=device)
-    return checkpoint, settings.resolve(checkpoint.schedule.T)
+    return checkpoint, settings_for(args, checkpoint).resolve(checkpoint.schedule.T)

@@ -27,6 +27,7 @@ from .samplers import (
 )
 from .schedules import NoiseSchedule, TerminalSNRWarning, rescale_zero_terminal_snr
 from .settings import (
+    DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     SAMPLERS,
     SPACINGS,
@@ -37,6 +38,7 @@ from .settings import (
 )
 
 __all__ = [
+    "DEFAULT_SAMPLER",
     "DEFAULT_STEPS",
     "SAMPLERS",
     "SPACINGS",

@@ -32,6 +32,7 @@ Sampler = Literal[
 MULTISTEP = ("dpmpp2m", "dpmpp3m", "unipc2", "unipc3", "ipndm", "dpmpp2m-sde")
 Spacing = Literal["linear", "trailing", "logsnr", "karras"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
+DEFAULT_SAMPLER: Sampler = "dpmpp2m"  # a model with sampling presets draws with its own default
 SPACINGS: tuple[str, ...] = get_args(Spacing)
 # a sampler's default step count (ddpm: all T steps), before clamping to the model's T
 # (heun: 18 steps = 35 network calls, EDM's CIFAR-10 setting)
@@ -59,7 +60,7 @@ class SamplerSettings:
     sampler with eta != 0 is refused rather than silently ignored.
     """
 
-    sampler: Sampler = "dpmpp2m"
+    sampler: Sampler = DEFAULT_SAMPLER
     steps: int | None = None
     eta: float = 0.0
     spacing: Spacing | None = None

@@ -49,6 +49,7 @@ from ..models.batching import default_micro_batch
 from ..models.conditioning import Conditioning, conditioning_from_dict
 from ..sampling.cascade import check_aug_level, check_chain
 from ..sampling.monitor import check_output_stats
+from ..sampling.presets import Presets
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
@@ -84,6 +85,7 @@ class ModelEntry:
     features: str = "inception"
     output_stats: dict[str, Any] | None = None
     conditioning: Conditioning | None = None  # a conditional model's labels or encoder
+    presets: Presets | None = None  # the sampler settings its measured FID-NFE curve picked
     licences: tuple[dict[str, str], ...] = ()  # its training images' {name, license, attribution}
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
@@ -103,7 +105,8 @@ class ModelEntry:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields.pop("load_options")
         conditioning = self.conditioning and self.conditioning.to_dict()
-        return {**fields, "path": str(self.path), "conditioning": conditioning}
+        presets = self.presets and self.presets.to_metadata()
+        return {**fields, "path": str(self.path), "conditioning": conditioning, "presets": presets}
 
     @classmethod
     def from_json(cls, fields: dict[str, Any]) -> ModelEntry:
@@ -118,6 +121,7 @@ class ModelEntry:
                 "stages": tuple(fields.get("stages", ())),
                 "licences": tuple(fields.get("licences", ())),
                 "conditioning": conditioning and conditioning_from_dict(conditioning),
+                "presets": Presets.from_record(fields.get("presets")),
             }
         )
 
@@ -142,6 +146,7 @@ class ModelEntry:
             "fid_threshold": self.fid_threshold,
             "conditioning": self.conditioning and self.conditioning.to_dict(),
             "licences": list(self.licences),
+            "sampling": self.presets and self.presets.to_metadata(),
             "warnings": list(self.warnings),
             "stages": list(self.stages),
         }
@@ -279,7 +284,11 @@ def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNe
     fields = _describe_model(
         model, spec.schedule, spec.prediction, spec.metadata, spec.weights_file()
     )
-    return {**fields, "conditioning": spec.conditioning}, spec.model
+    try:
+        presets = Presets.from_metadata(spec.metadata)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return {**fields, "conditioning": spec.conditioning, "presets": presets}, spec.model
 
 
 def _inspect_cascade(path: Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..sampling.presets import PRESET_NAMES
 from .config import ServeConfig
 from .validation import REQUIRED, generate_fields
 
@@ -242,6 +243,24 @@ MODEL = _object(
         "items": _object(name=STRING, license=STRING, attribution=STRING),
         "description": "the licence and attribution of the images it was trained on",
     },
+    sampling={
+        "oneOf": [
+            _object(
+                default={"type": "string", "enum": list(PRESET_NAMES)},
+                presets={
+                    "type": "object",
+                    "additionalProperties": _object(
+                        sampler=STRING, steps=INTEGER, spacing=STRING, nfe=INTEGER, fid=NUMBER
+                    ),
+                },
+                measured={"type": "string", "description": "the command that measured them"},
+            ),
+            {"type": "null"},
+        ],
+        "description": "the sampling presets (fast, balanced, best) the model's measured "
+        "FID-NFE curve picked, with each one's network evaluations and FID, and the one a "
+        "request without sampler or preset draws with (null: none measured)",
+    },
     warnings={"type": "array", "items": STRING},
     stages={"type": "array", "items": _ref("Stage")},
     loaded=BOOLEAN,
@@ -393,6 +412,9 @@ def _schemas(config: ServeConfig) -> dict[str, Any]:
     # eta applies to ddim only: with any other sampler (the default included) it must be 0
     request["if"] = {"required": ["sampler"], "properties": {"sampler": {"const": "ddim"}}}
     request["else"] = {"properties": {"eta": {"const": 0}}}
+    # a preset sets the sampler, steps and spacing
+    given = [{"required": [name]} for name in ("sampler", "steps", "spacing")]
+    request["dependentSchemas"] = {"preset": {"not": {"anyOf": given}}}
     return {
         "GenerateRequest": request,
         "Error": ERROR,

@@ -11,9 +11,10 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
+from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
 from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT, clean_prompt
+from ..sampling.presets import PRESET_NAMES, choose_settings
 from .catalog import ModelEntry
 from .config import ServeConfig
 
@@ -101,7 +102,22 @@ def generate_fields(config: ServeConfig) -> tuple[Field, ...]:
     return (
         Field("model", str, "model name or rollout alias (GET /api/models)", REQUIRED, 1, 200),
         Field("n", int, "number of images", 1, 1, config.max_n),
-        Field("sampler", str, "sampling method", "dpmpp2m", choices=SAMPLERS),
+        Field(
+            "sampler",
+            str,
+            "sampling method (default: the model's default preset if it has presets, "
+            f"else {DEFAULT_SAMPLER})",
+            DEFAULT_SAMPLER,  # the schema's default; a request without one: for_model decides
+            choices=SAMPLERS,
+        ),
+        Field(
+            "preset",
+            str,
+            "a sampler, steps and spacing picked from the model's measured FID-NFE curve "
+            "(GET /api/models lists each model's presets); not with sampler, steps or spacing",
+            None,
+            choices=PRESET_NAMES,
+        ),
         Field(
             "steps",
             int,
@@ -164,7 +180,8 @@ class GenerateRequest:
 
     model: str
     n: int = 1
-    sampler: str = "dpmpp2m"
+    sampler: str | None = None  # None until for_model: the model's default preset's
+    preset: str | None = None
     steps: int | None = None
     eta: float = 0.0
     seed: int | None = None
@@ -182,9 +199,11 @@ class GenerateRequest:
     def for_model(self, entry: ModelEntry, config: ServeConfig) -> GenerateRequest:
         """Steps resolved against the model's T (and the server's limit), a seed always set."""
         T = int(entry.T or 0)
-        settings = _as_api_error(lambda: self.settings.resolve(T, config.max_steps))
+        options = (self.preset, self.sampler, self.steps, self.eta, self.spacing)
+        chosen = _as_api_error(lambda: choose_settings(entry.presets, *options))
+        settings = _as_api_error(lambda: chosen.resolve(T, config.max_steps))
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
-        resolved = {"steps": settings.steps, "spacing": settings.spacing}
+        resolved = {k: getattr(settings, k) for k in ("sampler", "steps", "spacing")}
         condition = self._condition_for(entry)
         return replace(self, model=entry.name, seed=seed, **resolved, **condition)
 
@@ -244,7 +263,8 @@ def parse_generate(body: Any, config: ServeConfig) -> GenerateRequest:
         elif f.default is REQUIRED:
             raise f.error("is required")
     request = GenerateRequest(**values)
-    _as_api_error(lambda: request.settings)  # the sampler's rules (eta: ddim only)
+    if request.sampler is not None:
+        _as_api_error(lambda: request.settings)  # the sampler's rules (eta: ddim only)
     return request
 
 

@@ -90,6 +90,8 @@ def test_settings_a_user_asks_for_with_and_without_presets():
     assert choose_settings(presets, sampler="euler") == SamplerSettings("euler")
     assert choose_settings(None) == SamplerSettings("dpmpp2m")
     for kwargs, field in [
+        ({"steps": 0}, "steps"),  # checked as given, not taken for "not given"
+        ({"preset": "fast", "steps": 0}, "steps"),
         ({"preset": "fast", "steps": 4}, "steps"),
         ({"preset": "fast", "eta": 0.5}, "eta"),
         ({"eta": 0.5}, "eta"),  # eta only with ddim named, whatever the preset's sampler

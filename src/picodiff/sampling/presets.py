@@ -130,8 +130,10 @@ def choose_settings(
         if sampler is not None or presets is None:
             return SamplerSettings(sampler or DEFAULT_SAMPLER, steps, eta, spacing)  # type: ignore[arg-type]
         base = presets.settings()
-        return SamplerSettings(base.sampler, steps or base.steps, eta, spacing or base.spacing)  # type: ignore[arg-type]
-    given = [k for k, v in (("sampler", sampler), ("steps", steps), ("spacing", spacing)) if v]
+        steps = base.steps if steps is None else steps
+        return SamplerSettings(base.sampler, steps, eta, spacing or base.spacing)  # type: ignore[arg-type]
+    asked = (("sampler", sampler), ("steps", steps), ("spacing", spacing))
+    given = [k for k, v in asked if v is not None]
     if given or eta:
         drop = (given or ["eta"])[0]
         raise OptionError(f"a preset sets the sampler, steps and spacing: drop {drop}", drop)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from live_server import Server
 from PIL import Image
-from tiny_models import cpu_threads, tiny_checkpoint
+from tiny_models import PRESETS_RECORD, cpu_threads, tiny_checkpoint, with_presets
 
 from picodiff.checkpoint import load_checkpoint
 from picodiff.diffusion import SamplerSettings
@@ -36,15 +36,7 @@ CURVE = [
     point("dpmpp2m", 20, 20, 79.0),
     point("heun", 8, 15, 86.0),
 ]
-RECORD = {
-    "default": "balanced",
-    "presets": {
-        "fast": {"sampler": "ddim", "steps": 3, "spacing": "linear", "nfe": 3, "fid": 140.0},
-        "balanced": {"sampler": "ddim", "steps": 6, "spacing": "trailing", "nfe": 6, "fid": 90.0},
-        "best": {"sampler": "dpmpp2m", "steps": 12, "spacing": "logsnr", "nfe": 12, "fid": 80.0},
-    },
-    "measured": "python bench/nfe.py tiny --ref STORE --record",
-}
+RECORD = PRESETS_RECORD
 
 
 def test_the_rule_picks_fast_balanced_and_best_from_a_curve():
@@ -109,10 +101,7 @@ def models(tmp_path_factory):
     """`curved`, a tiny model with recorded presets, and `plain`, one without."""
     root = tmp_path_factory.mktemp("models")
     tiny_checkpoint(root / "plain", T=40)
-    path = tiny_checkpoint(root / "curved", T=40, seed=1)
-    config = json.loads((path / "config.json").read_text())
-    config["metadata"]["sampling"] = RECORD
-    (path / "config.json").write_text(json.dumps(config))
+    with_presets(tiny_checkpoint(root / "curved", T=40, seed=1))
     return root
 
 
@@ -199,9 +188,6 @@ def test_the_api_refuses_a_preset_it_cannot_use(server, body, field, words):
 def test_a_malformed_record_makes_the_model_invalid_with_the_reason(tmp_path):
     from picodiff.serving.catalog import inspect
 
-    path = tiny_checkpoint(tmp_path / "odd", T=40)
-    config = json.loads((path / "config.json").read_text())
-    config["metadata"]["sampling"] = {"presets": {"fast": {"sampler": "ddim"}}}
-    (path / "config.json").write_text(json.dumps(config))
+    path = with_presets(tiny_checkpoint(tmp_path / "odd", T=40), {"presets": {"fast": {}}})
     entry = inspect("odd", path)
     assert not entry.valid and "preset 'fast' needs a sampler" in entry.reason

@@ -13,6 +13,7 @@ import urllib.request
 import zipfile
 
 import pytest
+from tiny_models import with_presets
 from web_helpers import (
     Server,
     artifacts_dir,
@@ -88,21 +89,6 @@ def page(browser, server):
     yield page
     context.close()
     assert not errors, f"errors in the page: {errors}"
-
-
-def with_presets(path):
-    """The checkpoint at `path`, given the sampling presets a measured curve would record."""
-    config = json.loads((path / "config.json").read_text())
-    config["metadata"]["sampling"] = {
-        "default": "balanced",
-        "presets": {
-            "fast": {"sampler": "ddim", "steps": 4, "spacing": "trailing", "nfe": 4, "fid": 150.0},
-            "balanced": {"sampler": "ddim", "steps": 8, "spacing": "linear", "nfe": 8, "fid": 90.0},
-            "best": {"sampler": "unipc2", "steps": 12, "spacing": "logsnr", "nfe": 12, "fid": 85.0},
-        },
-        "measured": "python bench/nfe.py tiny-curved --ref STORE --record",
-    }
-    (path / "config.json").write_text(json.dumps(config))
 
 
 def panel(page, name: str = "Generate"):
@@ -204,18 +190,18 @@ def test_a_model_opens_on_its_default_preset_and_draws_the_one_picked(page, serv
     presets = g.get_by_role("radiogroup", name="Sampling preset")
     balanced = presets.get_by_role("radio", name=re.compile("^Balanced"))
     expect(balanced).to_have_attribute("aria-checked", "true")
-    expect(balanced).to_contain_text("DDIM, 8 network calls · FID 90.0")
+    expect(balanced).to_contain_text("DDIM, 6 network calls · FID 90.0")
     expect(g.get_by_label("Sampler")).to_have_value("ddim")
-    expect(g.get_by_label("Steps", exact=True)).to_have_value("8")
+    expect(g.get_by_label("Steps", exact=True)).to_have_value("6")
 
     presets.get_by_role("radio", name=re.compile("^Fast")).click()
     fill(g, n="1", seed="9")
     job = submit(page, g)
-    assert (job["sampler"], job["steps"], job["spacing"]) == ("ddim", 4, "trailing")
+    assert (job["sampler"], job["steps"], job["spacing"]) == ("ddim", 3, "linear")
     image = g.get_by_role("img", name="Image 0 of seed 9, tiny-curved")
     expect(image).to_be_visible(timeout=LONG)
     png = get(server, f"/api/jobs/{job['id']}/images/0.png")
-    body = {"model": "tiny-curved", "sampler": "ddim", "steps": 4, "spacing": "trailing", "seed": 9}
+    body = {"model": "tiny-curved", "sampler": "ddim", "steps": 3, "spacing": "linear", "seed": 9}
     again = post_json(server, "/api/generate?wait=true", body)
     assert base64.b64decode(again["images_base64"][0]) == png
     page.screenshot(path=artifacts_dir() / "generate-presets.png", full_page=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -89,3 +90,23 @@ TORCHRUN_TWO = [
     "--nproc_per_node",
     "2",
 ]
+
+
+# the sampling presets a measured curve would record (metadata "sampling")
+PRESETS_RECORD = {
+    "default": "balanced",
+    "presets": {
+        "fast": {"sampler": "ddim", "steps": 3, "spacing": "linear", "nfe": 3, "fid": 140.0},
+        "balanced": {"sampler": "ddim", "steps": 6, "spacing": "trailing", "nfe": 6, "fid": 90.0},
+        "best": {"sampler": "dpmpp2m", "steps": 12, "spacing": "logsnr", "nfe": 12, "fid": 80.0},
+    },
+    "measured": "python bench/nfe.py tiny --ref STORE --record",
+}
+
+
+def with_presets(path: Path, record: dict = PRESETS_RECORD) -> Path:
+    """The checkpoint at `path`, given `record` as its sampling presets."""
+    config = json.loads((path / "config.json").read_text())
+    config.setdefault("metadata", {})["sampling"] = record
+    (path / "config.json").write_text(json.dumps(config))
+    return path

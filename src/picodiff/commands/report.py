@@ -64,9 +64,8 @@ def run(args: argparse.Namespace) -> int:
             "report draws every model with the same settings: give --sampler and "
             "--steps, not --preset"
         )
-    args.sampler = (
-        args.sampler or DEFAULT_SAMPLER
-    )  # the same for every model, not each one's preset
+    # the same sampler for every model, not each one's default preset
+    args.sampler = args.sampler or DEFAULT_SAMPLER
     store = open_reference_store(args, "report")
     device = pick_device(args.device)
     opened = [open_model(args, path, device) for path in args.runs]  # refuse bad ones first

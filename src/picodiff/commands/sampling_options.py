@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..checkpoint import Checkpoint
-from ..diffusion import DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
+from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models.conditioning import DEFAULT_GUIDANCE, Conditioning, clean_prompt
 from ..sampling import LegacyOptions, open_checkpoint
@@ -33,7 +33,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_n: int) -> No
         "--sampler",
         choices=SAMPLERS,
         help="reverse sampler (default: the model's default preset if it has presets, else "
-        "dpmpp2m)",
+        f"{DEFAULT_SAMPLER})",
     )
     group.add_argument(
         "--preset",

@@ -197,11 +197,13 @@ class GenerateRequest:
         return SamplerSettings(self.sampler, self.steps, self.eta, self.spacing)  # type: ignore[arg-type]
 
     def for_model(self, entry: ModelEntry, config: ServeConfig) -> GenerateRequest:
-        """Steps resolved against the model's T (and the server's limit), a seed always set."""
+        """The sampler settings chosen (the model's default preset filling in) and resolved
+        against its T (and the server's limit), a seed always set."""
         T = int(entry.T or 0)
         options = (self.preset, self.sampler, self.steps, self.eta, self.spacing)
-        chosen = _as_api_error(lambda: choose_settings(entry.presets, *options))
-        settings = _as_api_error(lambda: chosen.resolve(T, config.max_steps))
+        settings = _as_api_error(
+            lambda: choose_settings(entry.presets, *options).resolve(T, config.max_steps)
+        )
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
         resolved = {k: getattr(settings, k) for k in ("sampler", "steps", "spacing")}
         condition = self._condition_for(entry)

@@ -9,7 +9,9 @@ requested class with confidence >= 0.9, and FID per class (against the val image
 class) and overall (all classes' samples against the whole val split), with the standard
 Inception features unless --features says otherwise. The floor is the real val images: the
 classifier's share on them. --record writes the figures into the model's metadata
-(`conditional_quality`); --grid draws a row of 8 samples per class at --grid-guidance.
+(`conditional_quality`) with the default guidance they pick (`guidance`: the lowest FID among
+the w with >= 85% recognised; picodiff.models.conditioning.pick_guidance); --grid draws a
+row of 8 samples per class at --grid-guidance.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from quality import record_metadata  # bench/quality.py
+from quality import command_line, record_metadata  # bench/quality.py
 from torch import nn
 from tqdm import tqdm
 
@@ -29,6 +31,7 @@ from picodiff.data import ImageStore
 from picodiff.data.labels import class_labels
 from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
+from picodiff.models.conditioning import pick_guidance
 from picodiff.pixels import make_grid, save_png, to_uint8
 from picodiff.provenance import provenance
 from picodiff.sampling import open_checkpoint, sample_images
@@ -161,7 +164,10 @@ def main() -> None:
             save_png(args.grid, make_grid(np.concatenate(rows), ncols=len(rows[0])), made)
     print(json.dumps(results, indent=2))
     if args.record:
-        record_metadata(args.model, conditional_quality=results)
+        points = {w: results[f"guidance {w:g}"] for w in args.guidance}
+        default = pick_guidance(points, measured=command_line())
+        print(f"default guidance: {default['default']:g}")
+        record_metadata(args.model, conditional_quality=results, guidance=default)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,12 @@ PRESETS_RECORD = {
 
 def with_presets(path: Path, record: dict = PRESETS_RECORD) -> Path:
     """The checkpoint at `path`, given `record` as its sampling presets."""
+    return with_metadata(path, sampling=record)
+
+
+def with_metadata(path: Path, **fields) -> Path:
+    """The checkpoint at `path`, with `fields` merged into its metadata."""
     config = json.loads((path / "config.json").read_text())
-    config.setdefault("metadata", {})["sampling"] = record
+    config.setdefault("metadata", {}).update(fields)
     (path / "config.json").write_text(json.dumps(config))
     return path

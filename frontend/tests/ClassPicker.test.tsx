@@ -10,7 +10,7 @@ import {
   toValues,
   validate,
 } from "../src/lib/settings";
-import { FakeEventSource, job, LIMITS, MODELS, PETS, PNG } from "./fakes";
+import { BOOTS, FakeEventSource, job, LIMITS, MODELS, PETS, PNG } from "./fakes";
 import { posted, renderGenerate } from "./generatePage";
 
 const setup = (routes = {}) => renderGenerate([...MODELS, PETS], routes);
@@ -72,6 +72,28 @@ describe("the class picker", () => {
 
     await userEvent.selectOptions(ui.getByLabelText("Class"), "any (unconditional)");
     expect(slider).toBeDisabled();
+  });
+
+  it("opens on each model's own default guidance until the slider is moved", async () => {
+    const { calls, ui } = await renderGenerate([...MODELS, PETS, BOOTS], {
+      "POST api/generate": jobs(),
+    });
+    await userEvent.click(ui.getByRole("radio", { name: "boots" }));
+    const slider = () => ui.getByLabelText("Guidance");
+    expect(slider()).toHaveValue("4.5");
+    await userEvent.click(ui.getByRole("radio", { name: "pets" }));
+    expect(slider()).toHaveValue("3");
+    await userEvent.click(ui.getByRole("radio", { name: "boots" }));
+    await userEvent.selectOptions(ui.getByLabelText("Class"), "bag");
+    await userEvent.type(ui.getByLabelText("Seed"), "5");
+    await userEvent.click(ui.getByRole("button", { name: "Generate" }));
+    expect(JSON.parse(posted(calls)[0]!)).toMatchObject({ label: "bag", guidance: 4.5 });
+    done();
+
+    // moved, it stays where it was put for another model
+    fireEvent.change(slider(), { target: { value: "2" } });
+    await userEvent.click(ui.getByRole("radio", { name: "pets" }));
+    expect(slider()).toHaveValue("2");
   });
 
   it("sends the label and guidance only when a class is chosen", async () => {

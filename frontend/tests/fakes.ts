@@ -96,6 +96,7 @@ export function model(over: Partial<ModelInfo> = {}): ModelInfo {
     fid: 12.5,
     fid_threshold: null,
     conditioning: null,
+    guidance: null,
     licences: [],
     sampling: null,
     warnings: [],
@@ -148,6 +149,15 @@ export const PETS: ModelInfo = model({
   T: 20,
   default_steps: { ddpm: 20, ddim: 20, dpmpp2m: 20 },
   conditioning: { kind: "class", field: "class", labels: ["cat", "dog", "bird"] },
+  guidance: 3,
+});
+
+/** A class-conditional model whose measured default guidance is 4.5. */
+export const BOOTS: ModelInfo = model({
+  ...PETS,
+  name: "boots",
+  conditioning: { kind: "class", field: "class", labels: ["boot", "bag"] },
+  guidance: 4.5,
 });
 
 /** A text-conditional model (its checkpoint's `conditioning`): it draws a prompt. */

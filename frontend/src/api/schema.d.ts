@@ -797,7 +797,7 @@ export interface components {
             label?: string | number;
             /** @description text-conditional models: the text to draw (GET /api/models lists each model's conditioning kind) */
             prompt?: string;
-            /** @description classifier-free guidance w with a label or prompt (1: the conditional model, 0: unconditional; default 3) */
+            /** @description classifier-free guidance w with a label or prompt (1: the conditional model, 0: unconditional; default: the model's, GET /api/models) */
             guidance?: number;
         };
         Error: {
@@ -842,6 +842,8 @@ export interface components {
                 tokens: number;
                 fields: string[];
             } | null;
+            /** @description the guidance w a label or prompt is drawn with when a request gives none: the model's measured default, else 3 (null: not conditional) */
+            guidance: number | null;
             /** @description the licence and attribution of the images it was trained on */
             licences: {
                 name: string;

@@ -19,7 +19,7 @@ export function GuidanceField({ form, what, off, disabled }: Props) {
       min={GUIDANCE.min}
       max={GUIDANCE.max}
       step={GUIDANCE.step}
-      value={values.guidance}
+      value={values.guidance ?? GUIDANCE.default}
       onChange={(value) => change("guidance", value)}
       hint={`1 = ${what} as trained, higher = more typical, 0 = ignore ${what}`}
       error={off ? undefined : errors.guidance}

@@ -11,6 +11,7 @@ import {
   type FormValues,
   type Preset,
   type Settings,
+  sharedGuidance,
   sharedPresets,
   type StepLimit,
   shownLabel,
@@ -61,8 +62,10 @@ export function useSettingsForm(
       steps: String(preset.steps),
       spacing: preset.spacing,
     };
-    return { ...chosen, label, prompt, ...drawn, preset: preset?.name ?? "" };
-  }, [chosen, label, prompt, preset]);
+    // the guidance as moved, else the models' own default
+    const guidance = chosen.guidance ?? sharedGuidance(models);
+    return { ...chosen, label, prompt, guidance, ...drawn, preset: preset?.name ?? "" };
+  }, [chosen, label, prompt, preset, models]);
   const fallback = defaultSteps(values.sampler, limit, ...models);
   const steps = shownSteps(values, fallback);
 

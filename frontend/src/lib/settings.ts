@@ -12,7 +12,7 @@ export interface FormValues {
   seed: string; // digits; "" lets the server pick (the job reports it)
   label: string; // a class-conditional model's class by name; "": any (unconditional)
   prompt: string; // a text-conditional model's text; "": none (unconditional)
-  guidance: string; // classifier-free guidance with a label or prompt
+  guidance: string | null; // classifier-free guidance with a label or prompt; null: the models'
 }
 
 export type FieldName = keyof FormValues;
@@ -47,8 +47,15 @@ export const SAMPLER_LABELS: Record<string, string> = {
 
 const MAX_SEED = (1n << 63n) - 1n;
 
-/** The guidance slider: its range and the server's default. */
+/** The guidance slider: its range and the server's default for a model without its own. */
 export const GUIDANCE = { min: 0, max: 10, step: 0.5, default: "3" } as const;
+
+/** The guidance the chosen models draw with by default: their own (measured) one when they
+ * share it, else the server's global default. */
+export function sharedGuidance(models: (ModelInfo | undefined)[]): string {
+  const own = new Set(models.map((m) => m?.guidance).filter((w) => typeof w === "number"));
+  return own.size === 1 ? String([...own][0]) : GUIDANCE.default;
+}
 
 /** The longest prompt the server takes, in characters. */
 export const MAX_PROMPT = 200;
@@ -157,7 +164,7 @@ export function defaultValues(limits: Limits): FormValues {
     seed: "",
     label: "",
     prompt: "",
-    guidance: GUIDANCE.default,
+    guidance: null,
   };
 }
 
@@ -206,8 +213,9 @@ export function validate(
     errors.prompt = `Prompt must be at most ${MAX_PROMPT} characters (it has ${prompt.length}).`;
   }
   if (values.label || prompt) {
-    const guidance = Number(values.guidance);
-    if (values.guidance.trim() === "" || !Number.isFinite(guidance)) {
+    const text = values.guidance ?? GUIDANCE.default;
+    const guidance = Number(text);
+    if (text.trim() === "" || !Number.isFinite(guidance)) {
       errors.guidance = "Guidance must be a number.";
     } else if (guidance < GUIDANCE.min || guidance > GUIDANCE.max) {
       errors.guidance = `Guidance must be from ${GUIDANCE.min} to ${GUIDANCE.max}.`;
@@ -232,7 +240,7 @@ export function toSettings(model: string, values: FormValues, steps: string): Se
   const prompt = values.prompt.trim();
   if (values.label) settings.label = values.label;
   else if (prompt) settings.prompt = prompt;
-  if (values.label || prompt) settings.guidance = Number(values.guidance);
+  if (values.label || prompt) settings.guidance = Number(values.guidance ?? GUIDANCE.default);
   return settings;
 }
 

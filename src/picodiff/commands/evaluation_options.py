@@ -75,8 +75,9 @@ def class_rows(args: argparse.Namespace, store: ImageStore, model: Path):
     from ..data.labels import class_labels
     from ..sampling import resolve_checkpoint_dir
 
-    conditioning = read_spec(resolve_checkpoint_dir(model)).conditioning
-    label = condition_from(args, conditioning, model)["label"]
+    spec = read_spec(resolve_checkpoint_dir(model))
+    conditioning = spec.conditioning
+    label = condition_from(args, spec)["label"]
     name = conditioning.labels[label]  # type: ignore[union-attr]
     names, field, ids = class_labels(store, conditioning.field)
     if name not in names:

@@ -116,7 +116,7 @@ def _sample_features(args, extractor, channels: int):
         return features, {"kind": "folder", "path": str(args.samples)}
     device = pick_device(args.device)
     checkpoint, settings = open_model(args, args.samples, device)
-    condition = condition_from(args, checkpoint.conditioning, checkpoint.path)
+    condition = condition_from(args, checkpoint)
     if checkpoint.config.image_channels != channels:
         raise UserError(
             f"{args.samples} draws {checkpoint.config.image_channels}-channel "

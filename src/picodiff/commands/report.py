@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}: draws {checkpoint.config.image_channels}-channel images, "
                 f"{args.ref} holds {store.channels}"
             )
-    conditions = [condition_from(args, c.conditioning, c.path) for c, _ in opened]
+    # one guidance for every model, so that they compare
+    conditions = [condition_from(args, c, _guidance(args)) for c, _ in opened]
     rows = class_rows(args, store, args.runs[0]) if args.runs else None
     extractor, real, _ = load_reference(args, rows)
     names = model_names(args.runs)

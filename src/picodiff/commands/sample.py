@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return run_cascade(args)
     device = pick_device(args.device)
     checkpoint, settings = open_model(args, args.checkpoint, device)
-    condition = condition_from(args, checkpoint.conditioning, checkpoint.path)
+    condition = condition_from(args, checkpoint)
     dist = Distributed.from_env(device)  # all processes meet here, after their checks
     micro_batch = args.micro_batch or default_micro_batch(device)
     indices = shard_range(args.n, micro_batch, dist.rank, dist.world_size)

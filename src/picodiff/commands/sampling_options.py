@@ -8,7 +8,7 @@ from pathlib import Path
 from ..checkpoint import Checkpoint
 from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError, UserError
-from ..models.conditioning import DEFAULT_GUIDANCE, Conditioning, clean_prompt
+from ..models.conditioning import DEFAULT_GUIDANCE, Conditioning, clean_prompt, default_guidance
 from ..sampling import LegacyOptions, open_checkpoint
 from ..sampling.presets import PRESET_NAMES, Presets, choose_settings
 
@@ -73,14 +73,16 @@ def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--guidance",
         type=float,
-        help=f"classifier-free guidance w (1: the conditional model, 0: unconditional; "
-        f"default {DEFAULT_GUIDANCE:g})",
+        help="classifier-free guidance w (1: the conditional model, 0: unconditional; "
+        f"default: the model's measured one, else {DEFAULT_GUIDANCE:g})",
     )
 
 
-def condition_from(args: argparse.Namespace, conditioning: Conditioning | None, where) -> dict:
+def condition_from(args: argparse.Namespace, model, guidance: float | None = None) -> dict:
     """sample_images' `label` or `prompt`, and `guidance`, from --label / --prompt /
-    --guidance ({} without them) for the model at `where` with that conditioning."""
+    --guidance ({} without them) for `model` (a checkpoint or its spec: its conditioning,
+    metadata and path); without --guidance, `guidance`, else the model's default."""
+    conditioning, where = model.conditioning, model.path
     label, prompt = args.label, getattr(args, "prompt", None)
     if label is None and prompt is None:
         if args.guidance is not None:
@@ -92,7 +94,7 @@ def condition_from(args: argparse.Namespace, conditioning: Conditioning | None, 
         raise UserError(f"{where}: this model is not {kind}-conditional; drop {flag}")
     if label is not None:
         try:
-            condition: dict = {"label": conditioning.index(label)}  # type: ignore[union-attr]
+            condition: dict = {"label": conditioning.index(label)}
         except ValueError as err:
             raise UserError(f"--label: {err}") from None
     else:
@@ -100,7 +102,13 @@ def condition_from(args: argparse.Namespace, conditioning: Conditioning | None, 
             condition = {"prompt": clean_prompt(prompt, "--prompt")}
         except ValueError as err:
             raise UserError(str(err)) from None
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    if args.guidance is not None:
+        guidance = args.guidance
+    elif guidance is None:
+        try:
+            guidance = default_guidance(model.metadata)
+        except ValueError as err:
+            raise UserError(f"{where}: {err}") from None
     if not guidance >= 0 or guidance == float("inf"):
         raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
     return {**condition, "guidance": guidance}

@@ -46,7 +46,7 @@ from ..diffusion import NoiseSchedule, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
 from ..models.batching import default_micro_batch
-from ..models.conditioning import Conditioning, conditioning_from_dict
+from ..models.conditioning import Conditioning, conditioning_from_dict, default_guidance
 from ..sampling.cascade import check_aug_level, check_chain
 from ..sampling.monitor import check_output_stats
 from ..sampling.presets import Presets
@@ -86,6 +86,7 @@ class ModelEntry:
     output_stats: dict[str, Any] | None = None
     conditioning: Conditioning | None = None  # a conditional model's labels or encoder
     presets: Presets | None = None  # the sampler settings its measured FID-NFE curve picked
+    guidance: float | None = None  # a conditional model's default guidance w
     licences: tuple[dict[str, str], ...] = ()  # its training images' {name, license, attribution}
     warnings: tuple[str, ...] = ()
     load_options: dict[str, Any] = field(default_factory=dict)
@@ -145,6 +146,7 @@ class ModelEntry:
             "fid": self.fid,
             "fid_threshold": self.fid_threshold,
             "conditioning": self.conditioning and self.conditioning.to_dict(),
+            "guidance": self.guidance,
             "licences": list(self.licences),
             "sampling": self.presets and self.presets.to_metadata(),
             "warnings": list(self.warnings),
@@ -286,9 +288,11 @@ def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNe
     )
     try:
         presets = Presets.from_metadata(spec.metadata)
+        guidance = default_guidance(spec.metadata) if spec.conditioning else None
     except ValueError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    return {**fields, "conditioning": spec.conditioning, "presets": presets}, spec.model
+    described = {"conditioning": spec.conditioning, "presets": presets, "guidance": guidance}
+    return {**fields, **described}, spec.model
 
 
 def _inspect_cascade(path: Path) -> dict[str, Any]:

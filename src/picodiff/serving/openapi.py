@@ -238,6 +238,11 @@ MODEL = _object(
         "description": "a class-conditional model's labels (POST /api/generate takes a label) "
         "or a text-conditional model's sentence encoder (it takes a prompt)",
     },
+    guidance={
+        "type": ["number", "null"],
+        "description": "the guidance w a label or prompt is drawn with when a request gives "
+        "none: the model's measured default, else 3 (null: not conditional)",
+    },
     licences={
         "type": "array",
         "items": _object(name=STRING, license=STRING, attribution=STRING),

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, SPACINGS, SamplerSettings
 from ..errors import OptionError
-from ..models.conditioning import DEFAULT_GUIDANCE, MAX_PROMPT, clean_prompt
+from ..models.conditioning import MAX_PROMPT, clean_prompt
 from ..sampling.presets import PRESET_NAMES, choose_settings
 from .catalog import ModelEntry
 from .config import ServeConfig
@@ -166,7 +166,7 @@ def generate_fields(config: ServeConfig) -> tuple[Field, ...]:
             "guidance",
             float,
             "classifier-free guidance w with a label or prompt (1: the conditional model, 0: "
-            f"unconditional; default {DEFAULT_GUIDANCE:g})",
+            "unconditional; default: the model's, GET /api/models)",
             None,
             0.0,
             MAX_GUIDANCE,
@@ -228,7 +228,7 @@ class GenerateRequest:
             raise ApiError(
                 422, f"model {entry.name!r} is not {wanted}-conditional{other}; drop {given}", given
             )
-        guidance = DEFAULT_GUIDANCE if self.guidance is None else self.guidance
+        guidance = entry.guidance if self.guidance is None else self.guidance
         if self.prompt is not None:
             try:
                 return {"prompt": clean_prompt(self.prompt), "guidance": guidance}

@@ -10,7 +10,10 @@ against all of the reference store's val split (for fashion-32: `picodiff prepar
 --out STORE --size 32`, whose val split is the 10,000 test images); the reference line is
 ancestral DDPM with all T steps. NFE counts network calls: Heun makes 2 a step but the last, so
 NFE k is (k + 1) // 2 of its steps (k calls for odd k, k - 1 for even k). Each sampler runs
-at its default spacing, or at each of --spacings.
+at its default spacing, or at each of --spacings. A class-conditional model draws what its
+users draw: image i of class i mod the number of classes, at --guidance (default: the model's
+own; picodiff.models.conditioning.default_guidance), into points named with that guidance; its
+reference line is not drawn (all T steps at twice the rows is hours on a CPU).
 
 Nothing is lost when it stops: each batch of drawn images is kept under OUT/images/, each
 finished point in OUT/POINT.json, and a rerun measures only what is missing (OUT/model.json names
@@ -41,6 +44,8 @@ from quality import (  # bench/quality.py: FID/KID against a store's val split
 
 from picodiff.diffusion import SAMPLERS, SamplerSettings
 from picodiff.diffusion.settings import DEFAULT_SPACING
+from picodiff.models.conditioning import default_guidance
+from picodiff.pixels import to_uint8
 from picodiff.provenance import model_version
 from picodiff.sampling import open_checkpoint, sample_batches, sample_images
 from picodiff.sampling.presets import pick_presets
@@ -60,6 +65,8 @@ class Points:
         self.args, self.out = args, Path(args.out)
         self.model = open_checkpoint(args.model)
         self.T = self.model.schedule.T
+        self.condition = conditioned(self.model, args.guidance)
+        self.tag = f"-w{self.condition['guidance']:g}" if self.condition else ""
         self._judge: Judge | None = None
         self._workers: ProcessPoolExecutor | None = None
         self._check_version()
@@ -79,7 +86,7 @@ class Points:
             record.write_text(json.dumps({"model": self.args.model, "version": version}) + "\n")
 
     def path(self, sampler: str, spacing: str, steps: int) -> Path:
-        return self.out / f"{sampler}-{spacing}-{steps}-n{self.args.n}.json"
+        return self.out / f"{sampler}-{spacing}-{steps}-n{self.args.n}{self.tag}.json"
 
     def cached(self, sampler: str, spacing: str, steps: int) -> dict | None:
         path = self.path(sampler, spacing, steps)
@@ -98,6 +105,7 @@ class Points:
             "spacing": spacing,
             "steps": steps,
             "n": self.args.n,
+            **({"guidance": self.condition["guidance"]} if self.condition else {}),
             "fid": figures["fid"],
             "kid": figures["kid"],
             "sample_seconds": round(sample_seconds, 1),
@@ -110,17 +118,18 @@ class Points:
     def images(self, sampler: str, spacing: str, steps: int) -> tuple[np.ndarray, float]:
         """The n images of a point (uint8), drawing the batches not kept yet (in --jobs
         processes)."""
-        folder = self.out / "images" / f"{sampler}-{spacing}-{steps}"
+        folder = self.out / "images" / f"{sampler}-{spacing}-{steps}{self.tag}"
         folder.mkdir(parents=True, exist_ok=True)
         settings = SamplerSettings(sampler, steps, spacing=spacing)  # type: ignore[arg-type]
         batches = [range(k, min(k + BATCH, self.args.n)) for k in range(0, self.args.n, BATCH)]
         kept = [folder / f"{batch.start:06d}-{batch.stop:06d}.npz" for batch in batches]
         missing = [(b, path) for b, path in zip(batches, kept) if not path.exists()]
         if self.args.jobs > 1 and len(missing) > 1:
-            list(self._pool().map(_draw, *zip(*missing), [settings] * len(missing)))
+            more = [settings] * len(missing), [self.condition] * len(missing)
+            list(self._pool().map(_draw, *zip(*missing), *more))
         else:
             for batch, path in missing:
-                draw_batch(self.model, batch, path, settings)
+                draw_batch(self.model, batch, path, settings, self.condition)
         parts, seconds = [], 0.0
         for path in kept:
             with np.load(path) as saved:
@@ -145,10 +154,29 @@ class Points:
         return self._workers
 
 
-def draw_batch(model, batch: range, path: Path, settings: SamplerSettings) -> None:
-    """Draw one batch of seeds and keep it (uint8 images and the seconds it took)."""
+def conditioned(model, guidance: float | None) -> dict:
+    """How a class-conditional model's points draw ({} for another model): the guidance,
+    --guidance or the model's own default."""
+    if model.conditioning is None or model.conditioning.kind != "class":
+        return {}
+    own = default_guidance(model.metadata) if guidance is None else guidance
+    return {"classes": len(model.conditioning.labels), "guidance": own}
+
+
+def draw_batch(model, batch: range, path: Path, settings: SamplerSettings, condition: dict) -> None:
+    """Draw one batch of seeds and keep it (uint8 images and the seconds it took); with a
+    condition, image i of class i mod its classes."""
     began = time.perf_counter()
-    (_, pixels), *_ = sample_batches(model, batch, settings, batch_size=len(batch), micro_batch=10)
+    if condition:
+        labels = [i % condition["classes"] for i in batch]
+        drawn = sample_images(
+            model, batch, settings, micro_batch=10, labels=labels, guidance=condition["guidance"]
+        )
+        pixels = to_uint8(drawn)
+    else:
+        (_, pixels), *_ = sample_batches(
+            model, batch, settings, batch_size=len(batch), micro_batch=10
+        )
     np.savez(path, images=pixels, seconds=time.perf_counter() - began)
 
 
@@ -161,8 +189,8 @@ def _start_worker(model: str, threads: int) -> None:
     _worker_model = open_checkpoint(model)
 
 
-def _draw(batch: range, path: Path, settings: SamplerSettings) -> None:
-    draw_batch(_worker_model, batch, path, settings)
+def _draw(batch: range, path: Path, settings: SamplerSettings, condition: dict) -> None:
+    draw_batch(_worker_model, batch, path, settings, condition)
 
 
 def main() -> None:
@@ -181,6 +209,9 @@ def main() -> None:
         type=int,
         default=2,
         help="processes drawing a point's batches at once, sharing the CPU's threads",
+    )
+    parser.add_argument(
+        "--guidance", type=float, help="class-conditional models: w (default: the model's own)"
     )
     parser.add_argument("--plot", default="docs/nfe-fid.png", help="FID vs NFE chart")
     parser.add_argument("--table", action="store_true", help="only print what is measured")
@@ -213,7 +244,7 @@ def main() -> None:
         for k, nfe in enumerate(args.nfe):  # the reference after the first two (the goals)
             for sampler, spacing in lines:
                 get(sampler, spacing, steps_for(sampler, nfe))
-            if k == min(1, len(args.nfe) - 1):
+            if k == min(1, len(args.nfe) - 1) and not points.condition:
                 get("ddpm", "linear", points.T)
     finally:
         points.close()
@@ -253,14 +284,16 @@ def ode_error(model, lines: list, args: argparse.Namespace) -> None:
 
 
 def report(points: Points, args: argparse.Namespace, lines: list, get) -> None:
-    reference = get("ddpm", "linear", points.T)
+    reference = None if points.condition else get("ddpm", "linear", points.T)
     ref_fid = reference["fid"] if reference else None
     T, nfes = points.T, sorted(args.nfe)
     measured = f"{ref_fid:.2f}" if ref_fid else "not measured yet"
-    print(
-        f"\nFID (n = {args.n}, Inception, clean) against NFE; reference: ancestral DDPM, "
-        f"{T} steps: {measured}"
+    drawn = (
+        f"every class in turn at guidance {points.condition['guidance']:g}"
+        if points.condition
+        else f"reference: ancestral DDPM, {T} steps: {measured}"
     )
+    print(f"\nFID (n = {args.n}, Inception, clean) against NFE; {drawn}")
     print("| sampler | spacing | " + " | ".join(f"NFE {k}" for k in nfes) + " |")
     print("|---|---|" + "---:|" * len(nfes))
     series, best = {}, {}

@@ -109,3 +109,10 @@ class Server:
             return answer.status, dict(answer.getheaders()), parsed
         finally:
             conn.close()
+
+
+def serving_models(models: Path, tmp_path_factory):
+    """A fixture's `picodiff serve --models MODELS`, stopped when the fixture ends."""
+    served = Server(tmp_path_factory.mktemp("server"), "--models", str(models))
+    yield served
+    served.stop()

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from live_server import Server
+from live_server import serving_models
 from PIL import Image
 from tiny_models import class_checkpoint, cpu_threads, with_metadata
 
@@ -121,9 +121,7 @@ def test_picodiff_sample_refuses_a_malformed_record(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
-    served = Server(tmp_path_factory.mktemp("server"), "--models", str(models))
-    yield served
-    served.stop()
+    yield from serving_models(models, tmp_path_factory)
 
 
 def test_the_api_lists_the_default_guidance_and_draws_with_it(server, models):

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from live_server import Server
+from live_server import serving_models
 from PIL import Image
 from tiny_models import PRESETS_RECORD, cpu_threads, tiny_checkpoint, with_presets
 
@@ -148,9 +148,7 @@ def test_picodiff_sample_refuses_a_preset_it_cannot_use(models, tmp_path, model,
 
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
-    served = Server(tmp_path_factory.mktemp("server"), "--models", str(models))
-    yield served
-    served.stop()
+    yield from serving_models(models, tmp_path_factory)
 
 
 def test_the_api_lists_presets_and_draws_with_them(server, models):

@@ -47,7 +47,7 @@ from picodiff.diffusion.settings import DEFAULT_SPACING
 from picodiff.models.conditioning import default_guidance
 from picodiff.pixels import to_uint8
 from picodiff.provenance import model_version
-from picodiff.sampling import open_checkpoint, sample_batches, sample_images
+from picodiff.sampling import open_checkpoint, sample_images
 from picodiff.sampling.presets import pick_presets
 from picodiff.training.plot import plot_series
 
@@ -167,16 +167,13 @@ def draw_batch(model, batch: range, path: Path, settings: SamplerSettings, condi
     """Draw one batch of seeds and keep it (uint8 images and the seconds it took); with a
     condition, image i of class i mod its classes."""
     began = time.perf_counter()
-    if condition:
-        labels = [i % condition["classes"] for i in batch]
-        drawn = sample_images(
-            model, batch, settings, micro_batch=10, labels=labels, guidance=condition["guidance"]
-        )
-        pixels = to_uint8(drawn)
-    else:
-        (_, pixels), *_ = sample_batches(
-            model, batch, settings, batch_size=len(batch), micro_batch=10
-        )
+    classes = condition.get("classes")
+    guided = (
+        {"labels": [i % classes for i in batch], "guidance": condition["guidance"]}
+        if classes
+        else {}
+    )
+    pixels = to_uint8(sample_images(model, batch, settings, micro_batch=10, **guided))
     np.savez(path, images=pixels, seconds=time.perf_counter() - began)
 
 

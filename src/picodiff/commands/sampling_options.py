@@ -103,14 +103,14 @@ def condition_from(args: argparse.Namespace, model, guidance: float | None = Non
         except ValueError as err:
             raise UserError(str(err)) from None
     if args.guidance is not None:
+        if not args.guidance >= 0 or args.guidance == float("inf"):
+            raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
         guidance = args.guidance
     elif guidance is None:
         try:
             guidance = default_guidance(model.metadata)
         except ValueError as err:
             raise UserError(f"{where}: {err}") from None
-    if not guidance >= 0 or guidance == float("inf"):
-        raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
     return {**condition, "guidance": guidance}
 
 

@@ -100,15 +100,17 @@ def test_pick_a_class_and_its_guidance(page, server):
     g.get_by_role("radio", name="pets").check()
     picker = g.get_by_label("Class", exact=True)
     slider = g.get_by_label("Guidance", exact=True)
-    expect(picker).to_have_value("")  # any (unconditional)
+    expect(picker).to_have_value(LABELS[0])  # a class model opens on its first class
     options = picker.locator("option").all_inner_texts()
     assert options == ["any (unconditional)", *LABELS]
-    expect(slider).to_be_disabled()
+    expect(slider).to_be_enabled()
     expect(slider).to_have_value("3")
     expect(slider).to_have_accessible_description(
         "1 = the class as trained, higher = more typical, 0 = ignore the class"
     )
 
+    picker.select_option(label="any (unconditional)")
+    expect(slider).to_be_disabled()
     picker.select_option("dog")
     expect(slider).to_be_enabled()
     slider.fill("2")

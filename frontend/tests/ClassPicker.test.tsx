@@ -34,7 +34,7 @@ describe("the class picker", () => {
 
     await userEvent.click(ui.getByRole("radio", { name: "pets" }));
     const picker = ui.getByLabelText("Class");
-    expect(picker).toHaveValue("");
+    expect(picker).toHaveValue("cat"); // a class model opens on its first class
     const options = within(picker).getAllByRole("option");
     expect(options.map((o) => o.textContent)).toEqual([
       "any (unconditional)",
@@ -54,6 +54,8 @@ describe("the class picker", () => {
     const { ui } = await setup();
     await userEvent.click(ui.getByRole("radio", { name: "pets" }));
     const slider = ui.getByLabelText("Guidance");
+    expect(slider).toBeEnabled(); // its first class is chosen
+    await userEvent.selectOptions(ui.getByLabelText("Class"), "any (unconditional)");
     expect(slider).toHaveAttribute("type", "range");
     expect(slider).toHaveAttribute("min", "0");
     expect(slider).toHaveAttribute("max", "10");
@@ -102,14 +104,21 @@ describe("the class picker", () => {
     await userEvent.type(ui.getByLabelText("Seed"), "5");
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
     expect(posted(calls)).toEqual([
-      '{"model":"pets","n":4,"sampler":"dpmpp2m","steps":20,"eta":0,"seed":5}',
+      '{"model":"pets","n":4,"sampler":"dpmpp2m","steps":20,"eta":0,"label":"cat","guidance":3,"seed":5}',
     ]);
+    done();
+
+    await userEvent.selectOptions(ui.getByLabelText("Class"), "any (unconditional)");
+    await userEvent.click(ui.getByRole("button", { name: "Generate" }));
+    expect(posted(calls)[1]).toBe(
+      '{"model":"pets","n":4,"sampler":"dpmpp2m","steps":20,"eta":0,"seed":5}',
+    );
     done();
 
     await userEvent.selectOptions(ui.getByLabelText("Class"), "dog");
     fireEvent.change(ui.getByLabelText("Guidance"), { target: { value: "2" } });
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
-    expect(posted(calls)[1]).toBe(
+    expect(posted(calls)[2]).toBe(
       '{"model":"pets","n":4,"sampler":"dpmpp2m","steps":20,"eta":0,"label":"dog","guidance":2,"seed":5}',
     );
     done();
@@ -117,8 +126,8 @@ describe("the class picker", () => {
     // an unconditional model never gets the class chosen for another
     await userEvent.click(ui.getByRole("radio", { name: "faces" }));
     await userEvent.click(ui.getByRole("button", { name: "Generate" }));
-    expect(JSON.parse(posted(calls)[2]!)).not.toHaveProperty("label");
-    expect(JSON.parse(posted(calls)[2]!)).not.toHaveProperty("guidance");
+    expect(JSON.parse(posted(calls)[3]!)).not.toHaveProperty("label");
+    expect(JSON.parse(posted(calls)[3]!)).not.toHaveProperty("guidance");
 
     // back to the conditional model: its class is still chosen
     await userEvent.click(ui.getByRole("radio", { name: "pets" }));

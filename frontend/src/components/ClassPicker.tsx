@@ -20,7 +20,7 @@ export function ClassPicker({ form, labels, disabled }: Props) {
         label="Class"
         name="label"
         options={options}
-        value={values.label}
+        value={values.label ?? ""}
         onChange={(value) => change("label", value)}
         hint={`${labels.length} ${labels.length === 1 ? "class" : "classes"}; any draws without one.`}
         error={errors.label}

@@ -22,8 +22,9 @@ import {
 } from "../lib/settings";
 
 export interface SettingsForm {
-  /** As chosen; `label` is "" (any class) unless every chosen model has the class chosen,
-   * `prompt` "" unless every chosen model takes prompts. */
+  /** As chosen; `label` is the class chosen (at first the first model's first class) when
+   * every chosen model has it, else "" (any class); `prompt` "" unless every chosen model
+   * takes prompts. */
   values: FormValues;
   /** The presets the chosen models share (none: custom settings only). */
   presets: Preset[];
@@ -49,7 +50,8 @@ export function useSettingsForm(
 ): SettingsForm {
   const [chosen, setValues] = useState<FormValues>(() => defaultValues(limits));
   const [submitted, setSubmitted] = useState<FormValues>();
-  // the class stays chosen while the models have it (back to a model: its class again)
+  // a class model opens on its first class; the class stays chosen while the models have it
+  // (back to a model: its class again)
   const label = shownLabel(chosen.label, models);
   const prompt = shownPrompt(chosen.prompt, models); // kept while the models take prompts
   // a preset (the models' default one until the sampler, steps or eta are edited) sets the

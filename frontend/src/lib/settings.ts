@@ -10,7 +10,8 @@ export interface FormValues {
   preset: string | null; // null: the models' default preset; "": custom (sampler and steps)
   spacing: string; // a preset's timestep spacing; "": the sampler's default
   seed: string; // digits; "" lets the server pick (the job reports it)
-  label: string; // a class-conditional model's class by name; "": any (unconditional)
+  label: string | null; // a class-conditional model's class by name; "": any (unconditional);
+  // null: the models' first class
   prompt: string; // a text-conditional model's text; "": none (unconditional)
   guidance: string | null; // classifier-free guidance with a label or prompt; null: the models'
 }
@@ -71,11 +72,13 @@ export const shownPrompt = (prompt: string, models: (ModelInfo | undefined)[]) =
 export const classLabels = (model: ModelInfo | undefined) =>
   model?.conditioning?.kind === "class" ? model.conditioning.labels : undefined;
 
-/** The class the form stands for on `models`: the one chosen when every model has it, else ""
- * (unconditional: an unconditional model, or another model's class). */
-export function shownLabel(label: string, models: (ModelInfo | undefined)[]): string {
-  if (!label || models.length === 0) return "";
-  return models.every((m) => classLabels(m)?.includes(label)) ? label : "";
+/** The class the form stands for on `models`: the one chosen (null: the first model's first
+ * class) when every model has it, else "" (unconditional: an unconditional model, another
+ * model's class, or any class chosen). */
+export function shownLabel(label: string | null, models: (ModelInfo | undefined)[]): string {
+  const wanted = label ?? classLabels(models[0])?.[0];
+  if (!wanted || models.length === 0) return "";
+  return models.every((m) => classLabels(m)?.includes(wanted)) ? wanted : "";
 }
 
 /** A sampling preset of a model (from its measured FID-NFE curve), with its name. */
@@ -162,7 +165,7 @@ export function defaultValues(limits: Limits): FormValues {
     preset: null,
     spacing: "",
     seed: "",
-    label: "",
+    label: null,
     prompt: "",
     guidance: null,
   };

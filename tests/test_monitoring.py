@@ -11,7 +11,7 @@ import yaml
 from fid_features import colour_stats
 from stores import make_disc_store
 from test_serving_units import make_model
-from tiny_models import cpu_threads
+from tiny_models import class_checkpoint, cpu_threads, with_metadata
 
 from picodiff.checkpoint import load_checkpoint, save_checkpoint
 from picodiff.diffusion import SamplerSettings
@@ -87,15 +87,41 @@ def test_a_quality_check_measures_the_fid_of_fresh_samples(tmp_path, store):
     checkpoint = load_checkpoint(tmp_path / "m")
     settings = SamplerSettings().resolve(checkpoint.schedule.T)
     assert (latest["sampler"], latest["steps"]) == (settings.sampler, settings.steps)
-    images = sample_images(checkpoint, range(12), settings, seed=latest["seed"])
-    fake = colour_stats(torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2))
-    real_images = torch.from_numpy(np.load(store / "val.npy"))
-    real = colour_stats(real_images.permute(0, 3, 1, 2))
-    expected = fid_kid(real.double(), fake.double())
-    assert latest["fid"] == pytest.approx(expected["fid"], rel=1e-6)
+    assert latest["fid"] == pytest.approx(fid_of(checkpoint, store, latest["seed"]), rel=1e-6)
     metrics = client.get("/metrics").data.decode()
     line = next(x for x in metrics.splitlines() if x.startswith("picodiff_quality_fid{"))
     assert float(line.split()[-1]) == pytest.approx(latest["fid"])
+
+
+def test_a_class_model_is_checked_on_its_classes_in_turn_at_its_guidance(tmp_path, store):
+    """As its recorded FID is measured: image i of class i mod 3, at its default guidance."""
+    with_metadata(
+        class_checkpoint(tmp_path / "pets", ("cat", "dog", "bird"), T=20),
+        reference=str(store),
+        features=FEATURES,
+        guidance={"default": 4.5},
+    )
+    app, client = serve(tmp_path, quality_check_every=3600, quality_n=12)
+    try:
+        latest = checked(client, "pets")
+    finally:
+        app.extensions["picodiff"].close()
+    checkpoint, seed = load_checkpoint(tmp_path / "pets"), latest["seed"]
+    drawn = {"labels": [i % 3 for i in range(12)], "guidance": 4.5}
+    assert latest["fid"] == pytest.approx(fid_of(checkpoint, store, seed, **drawn), rel=1e-6)
+    unconditional = fid_of(checkpoint, store, seed)
+    assert latest["fid"] != pytest.approx(unconditional, rel=1e-3)
+
+
+def fid_of(checkpoint, store: Path, seed: int, **condition) -> float:
+    """The FID of images 0..11 of `seed` (the server's default sampler) against the store's
+    val split, computed apart from the server."""
+    settings = SamplerSettings().resolve(checkpoint.schedule.T)
+    images = sample_images(checkpoint, range(12), settings, seed=seed, **condition)
+    fake = colour_stats(torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2))
+    real_images = torch.from_numpy(np.load(store / "val.npy"))
+    real = colour_stats(real_images.permute(0, 3, 1, 2))
+    return fid_kid(real.double(), fake.double())["fid"]
 
 
 def test_a_model_without_a_reference_is_not_checked(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from .config import UNetConfig
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance w of a model without a measured default
 RECOGNISED_GOAL = 0.85  # pick_guidance: the share of samples a default w must have recognised
+NAMED_GOAL = 0.40  # the same for a text model: samples whose nearest training image is named so
 MAX_PROMPT = 200  # characters of a prompt
 
 
@@ -71,6 +73,19 @@ def pick_guidance(
         "goal": goal,
         "measured": measured,
     }
+
+
+def classes_in_turn(
+    conditioning: Conditioning | None, indices: Sequence[int], guidance: float | None
+) -> dict[str, Any]:
+    """The sampling options that draw a class-conditional model as a whole, as its FID is
+    measured and recorded: image i of class i mod the number of classes, at `guidance`
+    (None: DEFAULT_GUIDANCE); none for another model (it draws as it is)."""
+    if conditioning is None or conditioning.kind != "class":
+        return {}
+    count = len(conditioning.labels)
+    w = DEFAULT_GUIDANCE if guidance is None else guidance
+    return {"labels": [i % count for i in indices], "guidance": w}
 
 
 def clean_prompt(prompt: str, name: str = "prompt") -> str:

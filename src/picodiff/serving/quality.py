@@ -1,6 +1,7 @@
 """Scheduled quality checks: every `every` seconds, each servable model version whose metadata
 names a reference store (`reference`, a dataset store folder, relative to the checkpoint) has
-`n` images drawn (the server's default sampler, a fresh seed per check) and their FID / KID
+`n` images drawn (the server's default sampler, a fresh seed per check; a class-conditional
+model's classes in turn at its default guidance, as its recorded FID is) and their FID / KID
 measured against the store's split (`reference_split`, default val) with the model's features
 (`features`, default the standard Inception network).
 
@@ -28,6 +29,7 @@ from ..errors import UserError
 from ..evaluation import extract, fid_kid, load_extractor
 from ..evaluation.reference import reference_feature_steps
 from ..models.batching import default_micro_batch
+from ..models.conditioning import classes_in_turn
 from ..pixels import to_uint8
 from ..sampling import call_network
 from .catalog import ModelEntry
@@ -119,7 +121,8 @@ class QualityChecks:
         fake = []
         for start in range(0, self.n, micro):
             rows = [(seed, i) for i in range(start, min(start + micro, self.n))]
-            images = yield from _one_call_per_unit(model.steps(rows, settings), micro)
+            drawn = classes_in_turn(entry.conditioning, [i for _, i in rows], entry.guidance)
+            images = yield from _one_call_per_unit(model.steps(rows, settings, **drawn), micro)
             fake.append(extract(extractor, [to_uint8(images)]))
             yield
         figures = fid_kid(real, torch.cat(fake))

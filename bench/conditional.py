@@ -1,17 +1,27 @@
-"""How well a class-conditional model draws the class it is asked for, against guidance.
+"""How well a conditional model draws what it is asked for, against guidance.
 
     python bench/conditional.py runs/fashion-class --ref STORE              # n 100 per class
     python bench/conditional.py MODEL --ref STORE --guidance 0 1 3 --n 50 --features digits
+    python bench/conditional.py runs/emoji-text --ref STORE --prompts 100 --n 4
 
-For each guidance w: n images of every class (seeds (0, 0..n-1), the same for every w), the
-share of them that a classifier trained on the store's real training images assigns to the
-requested class with confidence >= 0.9, and FID per class (against the val images of that
-class) and overall (all classes' samples against the whole val split), with the standard
-Inception features unless --features says otherwise. The floor is the real val images: the
-classifier's share on them. --record writes the figures into the model's metadata
-(`conditional_quality`) with the default guidance they pick (`guidance`: the lowest FID among
-the w with >= 85% recognised; picodiff.models.conditioning.pick_guidance); --grid draws a
-row of 8 samples per class at --grid-guidance.
+A class-conditional model, for each guidance w: n images of every class (seeds (0, 0..n-1), the
+same for every w), the share of them that a classifier trained on the store's real training
+images assigns to the requested class with confidence >= 0.9, and FID per class (against the
+val images of that class) and overall (all classes' samples against the whole val split), with
+the standard Inception features unless --features says otherwise. The floor is the real val
+images: the classifier's share on them.
+
+A text-conditional model, for each w: n images of each of --prompts texts (the first text of
+rows of the training split, e.g. an emoji's name, drawn at random with seed 0), and the share
+of them whose nearest training image (Euclidean, in the feature space) carries the prompt among
+its texts; chance is the share of training images that carry it. FID is all the samples
+against the training images (biased upwards at small n: compare w with w only).
+
+--record writes the figures into the model's metadata (`conditional_quality`) with the default
+guidance they pick (`guidance`: the lowest FID among the w whose share reaches the goal, 85%
+recognised for classes, 40% named for texts; picodiff.models.conditioning.pick_guidance);
+--grid draws a row of 8 samples per class, or per prompt (--grid-prompts, default the first 8
+measured), at --grid-guidance.
 """
 
 from __future__ import annotations
@@ -29,9 +39,10 @@ from tqdm import tqdm
 
 from picodiff.data import ImageStore
 from picodiff.data.labels import class_labels
+from picodiff.data.texts import row_texts
 from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
-from picodiff.models.conditioning import pick_guidance
+from picodiff.models.conditioning import NAMED_GOAL, RECOGNISED_GOAL, pick_guidance
 from picodiff.pixels import make_grid, save_png, to_uint8
 from picodiff.provenance import provenance
 from picodiff.sampling import open_checkpoint, sample_images
@@ -95,9 +106,12 @@ def recognised(classifier: Classifier, images: np.ndarray, label: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="a class-conditional checkpoint or run folder")
+    parser.add_argument("model", help="a conditional checkpoint or run folder")
     parser.add_argument("--ref", type=Path, required=True, help="the store it was trained on")
-    parser.add_argument("--n", type=int, default=100, help="images per class and guidance")
+    parser.add_argument(
+        "--n", type=int, default=None, help="images per class or prompt and guidance (100; 4)"
+    )
+    parser.add_argument("--prompts", type=int, default=100, help="texts a text model is asked")
     parser.add_argument("--guidance", type=float, nargs="+", default=[0, 1, 2, 3, 5])
     parser.add_argument(
         "--features", default="inception", help="inception, digits or MODULE:CALLABLE"
@@ -106,12 +120,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--classifier-steps", type=int, default=2000)
     parser.add_argument("--record", action="store_true", help="write into the model's metadata")
-    parser.add_argument("--grid", type=Path, help="a PNG: a row per class, at --grid-guidance")
+    parser.add_argument("--grid", type=Path, help="a PNG: a row per class or prompt")
     parser.add_argument("--grid-guidance", type=float, default=3.0)
+    parser.add_argument("--grid-prompts", nargs="+", help="a text model's grid rows")
     args = parser.parse_args()
     checkpoint = open_checkpoint(args.model)
     if checkpoint.conditioning is None:
-        raise SystemExit(f"{args.model} is not class-conditional")
+        raise SystemExit(f"{args.model} is not conditional")
+    text = checkpoint.conditioning.kind == "text"
+    args.n = args.n or (4 if text else 100)
+    settings = SamplerSettings(args.sampler, args.steps)  # type: ignore[arg-type]
+    measure = text_quality if text else class_quality
+    results = measure(args, checkpoint, load_extractor(args.features), settings)
+    print(json.dumps(results, indent=2))
+    if args.record:
+        points = {w: results[f"guidance {w:g}"] for w in args.guidance}
+        goal = NAMED_GOAL if text else RECOGNISED_GOAL
+        default = pick_guidance(points, goal, measured=command_line())
+        print(f"default guidance: {default['default']:g}")
+        record_metadata(args.model, conditional_quality=results, guidance=default)
+
+
+def class_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict:
+    """The class model's figures per guidance (see the module's docstring)."""
     labels = checkpoint.conditioning.labels
     train, val = ImageStore(args.ref, "train"), ImageStore(args.ref, "val")
     names, _, train_ids = class_labels(train, checkpoint.conditioning.field)
@@ -123,13 +154,11 @@ def main() -> None:
     floor = [recognised(classifier, val.array[val_ids == k], k) for k in range(len(labels))]
     print(f"classifier trained in {time.perf_counter() - started:.0f} s; real val images "
           f"recognised: {np.mean(floor):.1%}", flush=True)  # fmt: skip
-    extractor = load_extractor(args.features)
     everything, _ = reference_features(args.ref, "val", extractor)
     per_class = [
         reference_features(args.ref, "val", extractor, rows=np.flatnonzero(val_ids == k))[0]
         for k in range(len(labels))
     ]
-    settings = SamplerSettings(args.sampler, args.steps)  # type: ignore[arg-type]
     results = {
         "n_per_class": args.n,
         "features": args.features,
@@ -162,12 +191,59 @@ def main() -> None:
         if args.grid and w == args.grid_guidance:
             made = provenance(model=args.model, guidance=w, labels=list(labels), index=0, count=8)
             save_png(args.grid, make_grid(np.concatenate(rows), ncols=len(rows[0])), made)
-    print(json.dumps(results, indent=2))
-    if args.record:
-        points = {w: results[f"guidance {w:g}"] for w in args.guidance}
-        default = pick_guidance(points, measured=command_line())
-        print(f"default guidance: {default['default']:g}")
-        record_metadata(args.model, conditional_quality=results, guidance=default)
+    return results
+
+
+def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict:
+    """The text model's figures per guidance (see the module's docstring)."""
+    train = ImageStore(args.ref, "train")
+    texts = row_texts(train, checkpoint.conditioning.fields)
+    carriers: dict[str, list[int]] = {}  # a text (case folded) -> the training rows it names
+    for row, ids in enumerate(texts.rows):
+        for k in ids:
+            carriers.setdefault(texts.texts[k].casefold(), []).append(row)
+    names = sorted({texts.texts[ids[0]] for ids in texts.rows})
+    count = min(args.prompts, len(names))
+    prompts = sorted(np.random.default_rng(0).choice(names, count, replace=False).tolist())
+    real, _ = reference_features(args.ref, "train", extractor)
+    chance = float(np.mean([len(carriers[p.casefold()]) for p in prompts]) / len(train))
+    results = {
+        "prompts": count,
+        "n_per_prompt": args.n,
+        "features": args.features,
+        "chance": chance,
+    }
+    print(f"\n{count} prompts, chance {chance:.3%}\n")
+    print("| guidance | nearest training image carries the prompt | FID (vs training) |")
+    print("|---:|---:|---:|")
+    for w in args.guidance:
+        shares, features = [], []
+        for prompt in tqdm(prompts, desc=f"guidance {w:g}", unit="prompt"):
+            images = draw_prompt(checkpoint, prompt, args.n, settings, w)
+            fake = extract(extractor, [images])
+            features.append(fake)
+            nearest = torch.cdist(fake.double(), real.double()).argmin(1).numpy()
+            shares.append(float(np.isin(nearest, carriers[prompt.casefold()]).mean()))
+        fid = fid_kid(real, torch.cat(features))["fid"]
+        results[f"guidance {w:g}"] = {
+            "recognised": float(np.mean(shares)),
+            "fid": fid,
+            "recognised_per_prompt": dict(zip(prompts, shares)),
+        }
+        print(f"| {w:g} | {np.mean(shares):.1%} | {fid:.2f} |", flush=True)
+    if args.grid:
+        rows = args.grid_prompts or prompts[:8]
+        w = args.grid_guidance
+        drawn = [draw_prompt(checkpoint, prompt, 8, settings, w) for prompt in rows]
+        made = provenance(model=args.model, guidance=w, prompts=rows, index=0, count=8)
+        save_png(args.grid, make_grid(np.concatenate(drawn), ncols=8), made)
+    return results
+
+
+def draw_prompt(checkpoint, prompt: str, n: int, settings: SamplerSettings, w: float):
+    """Images 0..n-1 of `prompt` at guidance w, uint8."""
+    drawn = sample_images(checkpoint, range(n), settings, prompts=[prompt] * n, guidance=w)
+    return to_uint8(drawn)
 
 
 if __name__ == "__main__":

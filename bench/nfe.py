@@ -44,7 +44,7 @@ from quality import (  # bench/quality.py: FID/KID against a store's val split
 
 from picodiff.diffusion import SAMPLERS, SamplerSettings
 from picodiff.diffusion.settings import DEFAULT_SPACING
-from picodiff.models.conditioning import default_guidance
+from picodiff.models.conditioning import classes_in_turn, default_guidance
 from picodiff.pixels import to_uint8
 from picodiff.provenance import model_version
 from picodiff.sampling import open_checkpoint, sample_images
@@ -160,21 +160,22 @@ def conditioned(model, guidance: float | None) -> dict:
     if model.conditioning is None or model.conditioning.kind != "class":
         return {}
     own = default_guidance(model.metadata) if guidance is None else guidance
-    return {"classes": len(model.conditioning.labels), "guidance": own}
+    return {"conditioning": model.conditioning, "guidance": own}
 
 
 def draw_batch(model, batch: range, path: Path, settings: SamplerSettings, condition: dict) -> None:
     """Draw one batch of seeds and keep it (uint8 images and the seconds it took); with a
     condition, image i of class i mod its classes."""
     began = time.perf_counter()
-    classes = condition.get("classes")
-    guided = (
-        {"labels": [i % classes for i in batch], "guidance": condition["guidance"]}
-        if classes
-        else {}
+    pixels = to_uint8(
+        sample_images(model, batch, settings, micro_batch=10, **guided(condition, batch))
     )
-    pixels = to_uint8(sample_images(model, batch, settings, micro_batch=10, **guided))
     np.savez(path, images=pixels, seconds=time.perf_counter() - began)
+
+
+def guided(condition: dict, batch: range) -> dict:
+    """sample_images' options for a batch drawn under `condition` (conditioned's)."""
+    return classes_in_turn(condition.get("conditioning"), batch, condition.get("guidance"))
 
 
 _worker_model = None  # a --jobs process's model

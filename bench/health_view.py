@@ -5,7 +5,8 @@ quality checks against the Fashion-MNIST test split, screenshotted in Chromium.
     python bench/health_view.py --ref STORE --checks 3 --n 200 --out docs/health-view.png
 
 A copy of fashion-32 gets the monitoring metadata `picodiff train` now writes (`reference`, the
-`output_stats` of 16 samples drawn as its training run drew its grids) and an FID threshold of
+`output_stats` of 16 samples drawn as its training run drew its grids, a class model's
+classes in turn at its sample_guidance) and an FID threshold of
 1.25x its recorded FID; `picodiff serve --quality-check-every` then checks it every
 --every seconds while 32 images are drawn through the API, and the view is captured once
 --checks checks are in. Prints each check's FID and the output monitor's verdict.
@@ -29,6 +30,7 @@ from web_helpers import CHROMIUM_ARGS, chromium_path  # noqa: E402
 
 from picodiff.bundled import BUNDLED_MODELS_DIR  # noqa: E402
 from picodiff.diffusion import SamplerSettings  # noqa: E402
+from picodiff.models.conditioning import classes_in_turn  # noqa: E402
 from picodiff.sampling import open_checkpoint, sample_images  # noqa: E402
 from picodiff.sampling.monitor import BatchStats, NoiseProbe, summarize  # noqa: E402
 
@@ -42,7 +44,10 @@ def monitored_copy(models: Path, ref: Path) -> dict:
     checkpoint = open_checkpoint(str(folder))
     settings = SamplerSettings(train["sample_method"], train["sample_steps"])
     probe = NoiseProbe()
-    images = sample_images(checkpoint, range(16), settings, seed=train["seed"], observe=probe)
+    drawn = classes_in_turn(checkpoint.conditioning, range(16), train.get("sample_guidance"))
+    images = sample_images(
+        checkpoint, range(16), settings, seed=train["seed"], observe=probe, **drawn
+    )
     resolved = settings.resolve(checkpoint.schedule.T)
     stats = summarize([BatchStats.of(images, probe)])
     meta["output_stats"] = {**stats, "sampler": resolved.sampler, "steps": resolved.steps}
@@ -67,8 +72,11 @@ def main() -> None:
     server = Server(work, "--models", str(work / "models"), "--quality-check-every", every,
                     "--quality-n", n, "--torch-threads", "2")  # fmt: skip
     try:
-        for seed in range(4):
-            answer = server.generate(model="fashion-32", n=8, seed=seed)
+        conditioning = open_checkpoint(str(work / "models" / "fashion-32")).conditioning
+        labels = list(conditioning.labels) if conditioning else []
+        for seed in range(4):  # a class model: 8 images of each of its first 4 classes
+            label = {"label": labels[seed % len(labels)]} if labels else {}
+            answer = server.generate(model="fashion-32", n=8, seed=seed, **label)
             assert answer.status_code == 200, answer.text
         health = wait_for_checks(server, args.checks)
         for check in health["quality"]["history"]:

@@ -8,9 +8,9 @@ Takes the run's best checkpoint (its last when it has no best), keeps only what 
 in its metadata: the commands that reproduce it, its FID and KID against the 10,000
 Fashion-MNIST test images (standard Inception, clean protocol, n images drawn with dpmpp2m in
 20 steps, seeds 0..n-1; a class-conditional model's as its users draw them, image i of class
-i mod 10 at its recorded default guidance, as bench/nfe.py does), the floor (n real training
-images against the same reference), the peers' figures (from --race, bench/quality.py's
-results; else those the bundled model records), a class-conditional run's
+i mod 10 at its recorded default guidance: picodiff.models.conditioning.classes_in_turn), the
+floor (n real training images against the same reference), the peers' figures (from --race,
+bench/quality.py's results; else those the bundled model records), a class-conditional run's
 `conditional_quality` (bench/conditional.py --record) and the data's licence.
 """
 
@@ -19,27 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from nfe import conditioned, guided  # bench/nfe.py: how users draw a conditional model
-from tqdm import tqdm
 
 from picodiff.checkpoint import CONFIG_FILE, EMA_FILE, read_spec
 from picodiff.data import ImageStore
 from picodiff.data.sources.idx import FASHION_LICENCE
 from picodiff.diffusion import SamplerSettings
-from picodiff.evaluation import fid_kid, load_extractor, reference_features
+from picodiff.evaluation import checkpoint_features, fid_kid, load_extractor, reference_features
 from picodiff.evaluation.features import extract
-from picodiff.pixels import to_uint8
-from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir, sample_images
+from picodiff.models.conditioning import default_guidance
+from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir
 
 BUNDLE = (
     Path(__file__).resolve().parent.parent / "src" / "picodiff" / "bundled_models" / "fashion-32"
 )
-BATCH = 64
 PEERS = ("diffusers, same data and budget", "lucidrains, same data and budget")
 
 
@@ -55,16 +50,21 @@ def main() -> None:
     extractor = load_extractor("inception")
     real, _ = reference_features(args.store, "val", extractor)
     model = open_checkpoint(source)
-    condition = conditioned(model, None)
-    drawn, seconds = draw_features(extractor, model, args.n, condition)
+    classes = model.conditioning is not None and model.conditioning.kind == "class"
+    guidance = default_guidance(model.metadata)  # a class model draws its classes in turn
+    settings = SamplerSettings("dpmpp2m", 20)
+    drawn = checkpoint_features(
+        extractor, model, args.n, settings, seed=0, batch_size=64, micro_batch=4,
+        every_class=True, guidance=guidance,
+    )  # fmt: skip
     train = ImageStore(args.store, "train").array
     rows = np.sort(np.random.default_rng(0).choice(len(train), args.n, replace=False))
     floor = fid_kid(real, extract(extractor, [train[rows]]))
     measured = {"n": args.n, "reference": "Fashion-MNIST test (10,000)", "protocol": "clean"}
     generated = {
-        **fid_kid(real, drawn),
-        **({"guidance": condition["guidance"]} if condition else {}),
-        "sample_s_per_image": seconds / args.n,
+        **fid_kid(real, drawn.features),
+        **({"guidance": guidance} if classes else {}),
+        "sample_s_per_image": drawn.seconds / args.n,
         **{k: metadata[k] for k in ("train_seconds", "images_seen", "step")},
     }
     quality = {
@@ -74,19 +74,6 @@ def main() -> None:
     }
     write_bundle(source, metadata, quality, generated["fid"])
     print(json.dumps(quality, indent=2))
-
-
-def draw_features(extractor, model, n: int, condition: dict) -> tuple:
-    """Features of images 0..n-1 (dpmpp2m, 20 steps) drawn under `condition`, and the seconds
-    the drawing took."""
-    settings, features, seconds = SamplerSettings("dpmpp2m", 20), [], 0.0
-    for start in tqdm(range(0, n, BATCH), desc="drawing", unit="batch"):
-        batch = range(start, min(start + BATCH, n))
-        began = time.perf_counter()
-        images = sample_images(model, batch, settings, **guided(condition, batch))
-        seconds += time.perf_counter() - began
-        features.append(extract(extractor, [to_uint8(images)]))
-    return torch.cat(features), seconds
 
 
 def peers(race: Path | None, measured: dict) -> dict:

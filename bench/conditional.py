@@ -205,7 +205,7 @@ def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict
     names = sorted({texts.texts[ids[0]] for ids in texts.rows})
     count = min(args.prompts, len(names))
     prompts = sorted(np.random.default_rng(0).choice(names, count, replace=False).tolist())
-    real, _ = reference_features(args.ref, "train", extractor)
+    real = reference_features(args.ref, "train", extractor)[0].double()
     chance = float(np.mean([len(carriers[p.casefold()]) for p in prompts]) / len(train))
     results = {
         "prompts": count,
@@ -222,7 +222,7 @@ def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict
             images = draw_prompt(checkpoint, prompt, args.n, settings, w)
             fake = extract(extractor, [images])
             features.append(fake)
-            nearest = torch.cdist(fake.double(), real.double()).argmin(1).numpy()
+            nearest = torch.cdist(fake.double(), real).argmin(1).numpy()
             shares.append(float(np.isin(nearest, carriers[prompt.casefold()]).mean()))
         fid = fid_kid(real, torch.cat(features))["fid"]
         results[f"guidance {w:g}"] = {

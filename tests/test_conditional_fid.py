@@ -3,6 +3,7 @@ split's images of the same class (`picodiff fid --label`, `picodiff report --lab
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from fid_features import colour_stats
@@ -93,3 +94,26 @@ def test_a_label_needs_a_class_model_drawn_on_the_fly(shapes, tmp_path, capsys):
     args = ["fid", "--samples", str(folder), "--ref", str(store), "--label", "disc", *FEATURES]
     assert main(args) == 2
     assert "not a samples folder" in capsys.readouterr().err
+
+
+def test_every_class_draws_image_i_of_class_i_mod_the_classes(shapes):
+    """The FID of a class model as a whole (its recorded `fid`): classes in turn, guided."""
+    from picodiff.evaluation import checkpoint_features
+    from picodiff.sampling import sample_batches
+
+    root, _ = shapes
+    model, settings = open_checkpoint(str(root / "model")), SamplerSettings("ddim", 4)
+    batches = sample_batches(
+        model, range(5), settings, batch_size=4, micro_batch=2, every_class=True, guidance=2
+    )
+    drawn = torch.from_numpy(np.concatenate([b for _, b in batches]))
+    expected = sample_images(model, range(5), settings, labels=[0, 1, 0, 1, 0], guidance=2)
+    assert torch.equal(drawn, torch.from_numpy(to_uint8(expected)))
+    unconditional = to_uint8(sample_images(model, range(5), settings))
+    assert not torch.equal(drawn, torch.from_numpy(unconditional))
+    features = checkpoint_features(
+        colour_stats, model, 5, settings, seed=0, batch_size=4, micro_batch=2,
+        progress=False, every_class=True, guidance=2,
+    )  # fmt: skip
+    pixels = torch.from_numpy(to_uint8(expected)).permute(0, 3, 1, 2)
+    assert torch.allclose(features.features, colour_stats(pixels).double())

@@ -56,9 +56,11 @@ def checkpoint_features(
     label: int | None = None,
     prompt: str | None = None,
     guidance: float = 1.0,
+    every_class: bool = False,
 ) -> DrawnFeatures:
-    """Draw n images (image i from (seed, i); of class `label` or of `prompt`, with `guidance`,
-    for a conditional model), keeping only their features and the first few."""
+    """Draw n images (image i from (seed, i); of class `label`, of every class in turn with
+    `every_class`, or of `prompt`, with `guidance`, for a conditional model), keeping only
+    their features and the first few."""
     settings = settings.resolve(checkpoint.schedule.T)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     bar = SamplingBar(n, -(-n // batch_size), settings.steps, progress)  # type: ignore[arg-type]
@@ -73,6 +75,7 @@ def checkpoint_features(
         label=label,
         prompt=prompt,
         guidance=guidance,
+        every_class=every_class,
     )
     features, kept, seconds = [], [], 0.0
     while True:

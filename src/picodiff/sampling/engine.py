@@ -40,6 +40,7 @@ from ..diffusion.steppers import drive, relay
 from ..diffusion.superres import sampling_inputs
 from ..errors import UserError
 from ..models.batching import default_micro_batch, micro_batched
+from ..models.conditioning import classes_in_turn
 from ..pixels import to_uint8
 
 X0_LIMIT = 1.5  # |x0| beyond this at the last step counts as an output-range violation
@@ -198,28 +199,27 @@ def sample_batches(
     label: int | None = None,
     prompt: str | None = None,
     guidance: float = 1.0,
+    every_class: bool = False,
 ) -> Iterator[tuple[range, np.ndarray]]:
     """Yield (indices, uint8 images [b, H, W, C]) for consecutive batches of `indices`;
     batch_size is rounded up to a multiple of micro_batch. A class-conditional model draws
-    class `label`, a text-conditional one `prompt`, with `guidance` (None: unconditional)."""
+    class `label`, or with `every_class` its classes in turn (`classes_in_turn`), a
+    text-conditional one `prompt`, with `guidance` (None: unconditional)."""
     device = next(model.model.parameters()).device
     micro_batch = micro_batch or default_micro_batch(device)
     batch_size = -(-batch_size // micro_batch) * micro_batch
     for start in range(indices.start, indices.stop, batch_size):
         batch = range(start, min(start + batch_size, indices.stop))
-        labels = None if label is None else [label] * len(batch)
-        prompts = None if prompt is None else [prompt] * len(batch)
+        if every_class:
+            condition = classes_in_turn(model.conditioning, batch, guidance)
+        else:
+            labels = None if label is None else [label] * len(batch)
+            prompts = None if prompt is None else [prompt] * len(batch)
+            condition = {"labels": labels, "prompts": prompts, "guidance": guidance}
         images = sample_images(
-            model,
-            batch,
-            settings,
-            seed=seed,
-            micro_batch=micro_batch,
-            callback=callback,
-            labels=labels,
-            prompts=prompts,
-            guidance=guidance,
-        )
+            model, batch, settings, seed=seed, micro_batch=micro_batch, callback=callback,
+            **condition,
+        )  # fmt: skip
         yield batch, to_uint8(images)
 
 

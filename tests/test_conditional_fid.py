@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from fid_features import colour_stats
+from PIL import Image
 from test_conditional import make_shapes
 from tiny_models import class_checkpoint, cpu_threads
 
@@ -15,6 +16,7 @@ from picodiff.data import ImageStore
 from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import fid_kid
 from picodiff.pixels import to_uint8
+from picodiff.provenance import read_provenance
 from picodiff.sampling import open_checkpoint, sample_images
 
 single_thread = pytest.fixture(scope="module", autouse=True)(cpu_threads)
@@ -77,7 +79,8 @@ def test_report_takes_a_label(shapes, tmp_path):
     "extra, words",
     [
         (["--label", "triangle"], "unknown label 'triangle'"),
-        (["--guidance", "2"], "--guidance needs --label"),
+        (["--label", "2"], "unknown label '2'"),
+        (["--guidance", "-1"], "--guidance must be a finite number >= 0"),
     ],
 )
 def test_wrong_labels_are_refused(shapes, tmp_path, capsys, extra, words):
@@ -117,3 +120,37 @@ def test_every_class_draws_image_i_of_class_i_mod_the_classes(shapes):
     )  # fmt: skip
     pixels = torch.from_numpy(to_uint8(expected)).permute(0, 3, 1, 2)
     assert torch.allclose(features.features, colour_stats(pixels).double())
+
+
+def test_without_a_label_a_class_model_draws_its_classes_in_turn(shapes, tmp_path):
+    """`picodiff sample`, `fid` and `report` draw a class model as its FID is recorded: image
+    i of class i mod the classes at its default guidance (3 here); --guidance 0 draws its
+    unconditional branch."""
+    root, store = shapes
+    model, settings = open_checkpoint(str(root / "model")), SamplerSettings("ddim", 3)
+    drawn = {}
+    for extra in ([], ["--guidance", "0"]):
+        out = tmp_path / f"samples{len(drawn)}"
+        args = ["sample", str(root / "model"), "--n", "3", "--sampler", "ddim", "--steps", "3"]
+        assert main([*args, *extra, "--out", str(out), "--quiet"]) == 0
+        pngs = [np.asarray(Image.open(out / f"{i:06d}.png"))[..., None] for i in range(3)]
+        drawn[len(drawn)] = np.stack(pngs)
+    in_turn = to_uint8(sample_images(model, range(3), settings, labels=[0, 1, 0], guidance=3))
+    assert np.array_equal(drawn[0], in_turn)
+    assert np.array_equal(drawn[1], to_uint8(sample_images(model, range(3), settings)))
+    made = read_provenance(tmp_path / "samples0" / "000000.png")
+    assert (made["label"], made["guidance"]) == ("image i: class i mod 2", 3.0)
+    report = tmp_path / "fid.json"
+    args = ["fid", "--samples", str(root / "model"), "--ref", str(store), "--n", "3"]
+    args += ["--sampler", "ddim", "--steps", "3", *FEATURES, "--report", str(report), "--quiet"]
+    assert main(args) == 0
+    real = colour_stats(
+        torch.from_numpy(np.array(ImageStore(store, "val").array)).permute(0, 3, 1, 2)
+    )
+    fake = colour_stats(torch.from_numpy(in_turn).permute(0, 3, 1, 2))
+    expected = fid_kid(real.double(), fake.double())["fid"]
+    assert json.loads(report.read_text())["fid"] == pytest.approx(expected, rel=1e-6)
+    out = tmp_path / "report"
+    args = ["report", str(root / "model"), "--ref", str(store), "--n", "3", "--steps", "3"]
+    assert main([*args, *FEATURES, "--out", str(out), "--quiet"]) == 0
+    assert "classes: each in turn, guidance 3" in (out / "report.md").read_text()

@@ -115,8 +115,10 @@ def test_picodiff_sample_refuses_a_malformed_record(tmp_path):
     done = run_sample(path, tmp_path / "out", "--label", "cat")
     assert done.returncode == 2 and 'metadata "guidance"' in done.stderr
     assert "Traceback" not in done.stderr
-    # a draw without a label does not need the guidance
-    assert run_sample(path, tmp_path / "plain").returncode == 0
+    # without a label the classes are drawn in turn at the default guidance: refused too
+    assert run_sample(path, tmp_path / "plain").returncode == 2
+    # an explicit guidance needs no record
+    assert run_sample(path, tmp_path / "plain", "--guidance", "0").returncode == 0
 
 
 @pytest.fixture(scope="module")

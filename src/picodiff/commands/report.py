@@ -92,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(results, grids)
     write_text(
         args.out / "report.md",
-        f"# Model report\n\n{_settings_line(args, real, extractor)}\n\n{table}",
+        f"# Model report\n\n{_settings_line(args, real, extractor, conditions)}\n\n{table}",
     )
-    write_text(args.out / "report.html", html_page(results, _settings(args, real, extractor)))
+    page = html_page(results, _settings(args, real, extractor, conditions))
+    write_text(args.out / "report.html", page)
     print(table + f"\nwrote {args.out / 'report.html'} and {args.out / 'report.md'}")
     return 0
 
@@ -136,7 +137,8 @@ def _evaluate(args, name, checkpoint, settings, extractor, real, device, conditi
     )
 
 
-def _settings(args, real, extractor) -> dict[str, str]:
+def _settings(args, real, extractor, conditions: list[dict]) -> dict[str, str]:
+    in_turn = any(c.get("every_class") for c in conditions)
     steps = f"{args.steps} steps" if args.steps else "default steps"
     protocol = f" (protocol {extractor.protocol})" if extractor.protocol else ""
     return {
@@ -148,6 +150,7 @@ def _settings(args, real, extractor) -> dict[str, str]:
         "weights": "raw" if args.no_ema else "EMA when present",
         **({"class": f"{args.label}, guidance {_guidance(args):g}"} if args.label else {}),
         **({"prompt": f"{args.prompt}, guidance {_guidance(args):g}"} if args.prompt else {}),
+        **({"classes": f"each in turn, guidance {_guidance(args):g}"} if in_turn else {}),
     }
 
 
@@ -155,8 +158,9 @@ def _guidance(args) -> float:
     return DEFAULT_GUIDANCE if args.guidance is None else args.guidance
 
 
-def _settings_line(args, real, extractor) -> str:
-    return " · ".join(f"{k}: {v}" for k, v in _settings(args, real, extractor).items())
+def _settings_line(args, real, extractor, conditions: list[dict]) -> str:
+    settings = _settings(args, real, extractor, conditions)
+    return " · ".join(f"{k}: {v}" for k, v in settings.items())
 
 
 def _slug(name: str) -> str:

@@ -79,12 +79,16 @@ def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def condition_from(args: argparse.Namespace, model, guidance: float | None = None) -> dict:
-    """sample_images' `label` or `prompt`, and `guidance`, from --label / --prompt /
-    --guidance ({} without them) for `model` (a checkpoint or its spec: its conditioning,
-    metadata and path); without --guidance, `guidance`, else the model's default."""
+    """sample_batches' `label` or `prompt`, and `guidance`, from --label / --prompt /
+    --guidance for `model` (a checkpoint or its spec: its conditioning, metadata and path);
+    without --guidance, `guidance`, else the model's default. Without --label, a class model
+    draws its classes in turn (`every_class`, as its FID is measured; --guidance 0 draws its
+    unconditional branch); without --prompt, a text model draws unconditionally ({})."""
     conditioning, where = model.conditioning, model.path
     label, prompt = args.label, getattr(args, "prompt", None)
     if label is None and prompt is None:
+        if conditioning is not None and conditioning.kind == "class":
+            return {"every_class": True, "guidance": _guidance(args, model, guidance)}
         if args.guidance is not None:
             raise UserError("--guidance needs --label or --prompt (what to guide towards)")
         return {}
@@ -102,16 +106,21 @@ def condition_from(args: argparse.Namespace, model, guidance: float | None = Non
             condition = {"prompt": clean_prompt(prompt, "--prompt")}
         except ValueError as err:
             raise UserError(str(err)) from None
+    return {**condition, "guidance": _guidance(args, model, guidance)}
+
+
+def _guidance(args: argparse.Namespace, model, guidance: float | None) -> float:
+    """--guidance, else `guidance`, else the model's default."""
     if args.guidance is not None:
         if not args.guidance >= 0 or args.guidance == float("inf"):
             raise UserError(f"--guidance must be a finite number >= 0, got {args.guidance}")
-        guidance = args.guidance
-    elif guidance is None:
-        try:
-            guidance = default_guidance(model.metadata)
-        except ValueError as err:
-            raise UserError(f"{where}: {err}") from None
-    return {**condition, "guidance": guidance}
+        return args.guidance
+    if guidance is not None:
+        return guidance
+    try:
+        return default_guidance(model.metadata)
+    except ValueError as err:
+        raise UserError(f"{model.path}: {err}") from None
 
 
 def described(conditioning: Conditioning | None, condition: dict) -> dict:
@@ -121,6 +130,9 @@ def described(conditioning: Conditioning | None, condition: dict) -> dict:
         return {}
     if "prompt" in condition:
         return {"prompt": condition["prompt"], "guidance": condition["guidance"]}
+    if condition.get("every_class"):
+        count = len(conditioning.labels)  # type: ignore[union-attr]
+        return {"label": f"image i: class i mod {count}", "guidance": condition["guidance"]}
     name = conditioning.labels[condition["label"]]  # type: ignore[union-attr]
     return {"label": name, "guidance": condition["guidance"]}
 

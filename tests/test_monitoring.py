@@ -248,16 +248,16 @@ def test_training_records_what_the_server_checks_and_the_images_say_who_drew_the
     from picodiff.training import Trainer
 
     data = make_disc_store(tmp_path / "store", train=32, val=8)
-    Trainer(config(data, "sample_n=4", max_steps=4), tmp_path / "run").fit()
+    Trainer(config(data, "sample_n=4", "sample_steps=20", max_steps=4), tmp_path / "run").fit()
     metadata = load_checkpoint(tmp_path / "run" / "last").metadata
     stats = metadata["output_stats"]
     assert metadata["reference"] == str(data.resolve())
     assert stats["images"] == 4 and len(stats["mean"]) == len(stats["std"]) == 3
     assert set(stats["eps_rms"]) == {"0.9", "0.5", "0.1"} and 0 <= stats["clipped"] <= 1
-    assert (stats["sampler"], stats["steps"]) == ("dpmpp2m", 2)  # FAST: sample_steps=2
+    assert (stats["sampler"], stats["steps"]) == ("dpmpp2m", 20)
     grid = sorted((tmp_path / "run" / "samples").glob("*.png"))[-1]
     made = read_provenance(grid)
-    assert made["generator"] == "picodiff" and made["count"] == 4 and made["steps"] == 2
+    assert made["generator"] == "picodiff" and made["count"] == 4 and made["steps"] == 20
 
     # the server: every image names its model, version and how it was drawn
     app, client = serve(tmp_path / "run" / "checkpoints")
@@ -271,3 +271,25 @@ def test_training_records_what_the_server_checks_and_the_images_say_who_drew_the
     made = read_provenance(png)
     assert (made["model"], made["model_version"]) == (name, job["version"])
     assert (made["sampler"], made["steps"], made["seed"], made["index"]) == ("ddim", 3, 7, 1)
+
+
+def probed_timesteps(tmp_path, settings: SamplerSettings) -> tuple[list[int], dict]:
+    """The timesteps a T = 1000 model is called at and the eps RMS its probe records."""
+    checkpoint = load_checkpoint(make_model(tmp_path, settings.sampler, T=1000))
+    probe, calls = NoiseProbe(), []
+
+    def observe(schedule, prediction, x, t, out):
+        calls.append(int(t.max()))
+        probe(schedule, prediction, x, t, out)
+
+    images = sample_images(checkpoint, range(2), settings, observe=observe)
+    return calls, summarize([BatchStats.of(images, probe)])["eps_rms"]
+
+
+def test_the_noise_probe_skips_a_timestep_stepped_past(tmp_path):
+    """DDIM's 8 linear steps call t = 143 then 0: nothing near 0.1 T, so no eps RMS there
+    (the noise predicted at t = 0 is not the one at 0.1 T); 20 log-SNR steps call one."""
+    ddim, probed = probed_timesteps(tmp_path, SamplerSettings("ddim", 8))
+    assert ddim[-2:] == [143, 0] and sorted(probed) == ["0.5", "0.9"]
+    calls, probed = probed_timesteps(tmp_path, SamplerSettings("dpmpp2m", 20))
+    assert any(50 <= t <= 99 for t in calls) and sorted(probed) == ["0.1", "0.5", "0.9"]

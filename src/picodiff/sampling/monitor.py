@@ -3,8 +3,10 @@ and how far they drift from the same statistics recorded when the model was trai
 
 A batch's statistics (`BatchStats`): the share of pixel values at or beyond the range ends
 (-1, 1), each channel's sum and sum of squares (for mean and std), and the RMS of the predicted
-noise at the first network call at or below each of `PROBES` (fractions of T), which every
-sampler and step count passes. `OutputMonitor` pools the latest batches of one model version;
+noise at the first network call at or below each of `PROBES` (fractions of T) when that call is
+still within `PROBE_WINDOW` of it (a sampler that steps past the window, e.g. DDIM's 8 linear
+steps from t = 143 to 0 past 0.1 T, records nothing there: the noise predicted at t = 0 is not
+comparable with the one at 0.1 T). `OutputMonitor` pools the latest batches of one model version;
 `drift` compares a pooled summary with the recorded one, each statistic against its tolerance,
 so that a score >= 1 means some statistic is beyond it. `picodiff train` records the summary of
 its sample grid in the checkpoint's metadata (`output_stats`); the server monitors every batch.
@@ -22,6 +24,7 @@ import torch
 from ..diffusion import predict_x0_eps
 
 PROBES = (0.9, 0.5, 0.1)
+PROBE_WINDOW = 0.5  # a probe p takes a call at t in [PROBE_WINDOW * p, p] x (T - 1) only
 # the deviation at which each statistic scores 1: channel mean (pixels in [-1, 1]), a factor
 # of 1.5 for std and predicted-noise RMS, and 10 points of clipped share
 TOLERANCES = {"mean": 0.2, "std": math.log(1.5), "clipped": 0.1, "eps_rms": math.log(1.5)}
@@ -58,17 +61,20 @@ class BatchStats:
 
 class NoiseProbe:
     """The engine's `observe` hook for one batch: records the predicted noise's sum of squares
-    at the first network call at or below each probe timestep."""
+    at the first network call at or below each probe timestep, if within its window."""
 
     def __init__(self) -> None:
         self.squares: dict[str, float] = {}
         self.values: dict[str, int] = {}
+        self.passed: set[float] = set()  # probes met, recorded or stepped past
 
     def __call__(self, schedule, prediction: str, x: torch.Tensor, t: torch.Tensor, out) -> None:
-        if len(self.squares) == len(PROBES):
-            return  # every probe recorded: the remaining calls cost nothing
+        if len(self.passed) == len(PROBES):
+            return  # every probe met: the remaining calls cost nothing
         t0 = int(t.max())
-        due = [p for p in PROBES if f"{p:g}" not in self.squares and t0 <= p * (schedule.T - 1)]
+        met = [p for p in PROBES if p not in self.passed and t0 <= p * (schedule.T - 1)]
+        self.passed.update(met)
+        due = [p for p in met if t0 >= PROBE_WINDOW * p * (schedule.T - 1)]
         if not due:
             return
         alpha_bar = schedule.alpha_bars.to(x.device)[t].view(-1, *[1] * (x.ndim - 1))

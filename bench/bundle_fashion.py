@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
+from bundling import BUNDLED, cpu_weights, training_length, write_bundle
 
-from picodiff.checkpoint import CONFIG_FILE, EMA_FILE, read_spec
+from picodiff.checkpoint import CONFIG_FILE, read_spec
 from picodiff.data import ImageStore
 from picodiff.data.sources.idx import FASHION_LICENCE
 from picodiff.diffusion import SamplerSettings
@@ -32,9 +32,7 @@ from picodiff.evaluation.features import extract
 from picodiff.models.conditioning import default_guidance
 from picodiff.sampling import open_checkpoint, resolve_checkpoint_dir
 
-BUNDLE = (
-    Path(__file__).resolve().parent.parent / "src" / "picodiff" / "bundled_models" / "fashion-32"
-)
+BUNDLE = BUNDLED / "fashion-32"
 PEERS = ("diffusers, same data and budget", "lucidrains, same data and budget")
 
 
@@ -72,7 +70,7 @@ def main() -> None:
         "real training images (the floor)": {**floor, **measured},
         **peers(args.race, measured),
     }
-    write_bundle(source, metadata, quality, generated["fid"])
+    bundle(source, metadata, quality, generated["fid"])
     print(json.dumps(quality, indent=2))
 
 
@@ -86,13 +84,8 @@ def peers(race: Path | None, measured: dict) -> dict:
 
 def reproduce(metadata: dict) -> list[str]:
     """The commands that make the run again, from its training config."""
-    cfg = metadata["train_config"]
-    length = (
-        f"--max-minutes {cfg['max_minutes']:g}"
-        if cfg.get("max_minutes")
-        else f"--set max_minutes=null --max-steps {metadata['step']}"
-    )
-    condition = " --condition class" if cfg.get("condition") == "class" else ""
+    length = training_length(metadata)
+    condition = " --condition class" if metadata["train_config"].get("condition") == "class" else ""
     out = "runs/fashion-32-class" if condition else "runs/fashion-32"
     commands = [
         "apt-get install dataset-fashion-mnist",
@@ -111,28 +104,24 @@ def reproduce(metadata: dict) -> list[str]:
     ]
 
 
-def write_bundle(source: Path, metadata: dict, quality: dict, fid: float) -> None:
-    config = json.loads((source / CONFIG_FILE).read_text())
-    metadata.pop("reference", None)  # a path on the machine that trained it
-    metadata["train_config"]["data"] = "stores/fashion-32"  # as the reproduce commands name it
-    minutes = metadata["train_seconds"] / 60
-    classes = config.get("conditioning") is not None
-    config["metadata"] = {
-        **metadata,
-        "description": "Fashion-MNIST product photos, 32x32 grayscale, 10 classes"
-        + (" (class-conditional: ask for one by name)" if classes else ""),
-        "weights": f"EMA (decay 0.999) after {minutes:.0f} minutes of training on a 2-core CPU",
-        "reproduce": reproduce(metadata),
-        "fid": round(fid, 3),
-        "fid_features": "inception (clean)",
-        "quality": quality,
-        "licences": [FASHION_LICENCE],
-    }
-    if BUNDLE.exists():
-        shutil.rmtree(BUNDLE)
-    BUNDLE.mkdir(parents=True)
-    (BUNDLE / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    shutil.copy(source / EMA_FILE, BUNDLE / EMA_FILE)
+def bundle(source: Path, metadata: dict, quality: dict, fid: float) -> None:
+    classes = metadata["train_config"].get("condition") == "class"
+    write_bundle(
+        source,
+        "fashion-32",
+        {
+            **metadata,
+            "description": "Fashion-MNIST product photos, 32x32 grayscale, 10 classes"
+            + (" (class-conditional: ask for one by name)" if classes else ""),
+            "weights": cpu_weights(metadata),
+            "reproduce": reproduce(metadata),
+            "fid": round(fid, 3),
+            "fid_features": "inception (clean)",
+            "quality": quality,
+            "licences": [FASHION_LICENCE],
+        },
+        "stores/fashion-32",
+    )
 
 
 if __name__ == "__main__":

@@ -137,3 +137,25 @@ def test_with_cond_drop_1_the_texts_never_reach_the_network(tmp_path):
     ]
     for drop, same in ((1.0, True), (0.0, False)):
         assert trained_alike(tmp_path, stores, drop, "text") == same, f"cond_drop={drop}"
+
+
+def test_a_server_without_the_encoder_lists_a_text_model_as_invalid(tmp_path):
+    """Where sentence-transformers is not installed (the core install), a text model is
+    listed invalid with what to install, and an unconditional one beside it stays valid."""
+    from test_serving_units import make_model
+    from tiny_models import text_checkpoint
+
+    text_checkpoint(tmp_path / "words")
+    make_model(tmp_path, "plain", T=20)
+    code = (
+        "import sys; sys.modules['sentence_transformers'] = None  # as if not installed\n"
+        "from pathlib import Path\n"
+        "from picodiff.serving.catalog import discover, inspect\n"
+        f"for name, path in discover((Path({str(tmp_path)!r}),)).items():\n"
+        "    entry = inspect(name, path); print(name, entry.valid, entry.reason)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert listed["plain"].startswith("True")
+    assert listed["words"].startswith("False") and "pip install 'picodiff[text]'" in listed["words"]

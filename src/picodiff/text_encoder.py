@@ -10,6 +10,7 @@ embedding depends on the text only, and cut to `tokens` word pieces.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from collections.abc import Sequence
 from functools import cache, lru_cache
@@ -65,6 +66,14 @@ def encoder_folder(name: str) -> Path:
             f"give one with --text-encoder PATH, or use the default {DEFAULT_TEXT_ENCODER}"
         )
     return folder
+
+
+def check_installed(name: str) -> None:
+    """A UserError, saying what to install, unless the encoder `name` can load here (without
+    loading it: a server lists a text model it cannot serve as invalid)."""
+    encoder_folder(name)
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise UserError(f"text conditioning needs sentence-transformers: {INSTALL}")
 
 
 class TextEncoder:

@@ -46,10 +46,16 @@ from ..diffusion import NoiseSchedule, SamplerSettings
 from ..errors import OptionError, UserError
 from ..models import UNet, UNetConfig
 from ..models.batching import default_micro_batch
-from ..models.conditioning import Conditioning, conditioning_from_dict, default_guidance
+from ..models.conditioning import (
+    Conditioning,
+    TextConditioning,
+    conditioning_from_dict,
+    default_guidance,
+)
 from ..sampling.cascade import check_aug_level, check_chain
 from ..sampling.monitor import check_output_stats
 from ..sampling.presets import Presets
+from ..text_encoder import check_installed
 
 LEGACY_DEFAULTS = {"image_size": 64, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 CASCADE_SUFFIX = ".cascade.yaml"
@@ -289,7 +295,9 @@ def _checkpoint_fields(path: Path, superres_ok: bool = False) -> tuple[dict, UNe
     try:
         presets = Presets.from_metadata(spec.metadata)
         guidance = default_guidance(spec.metadata) if spec.conditioning else None
-    except ValueError as err:
+        if isinstance(spec.conditioning, TextConditioning):
+            check_installed(spec.conditioning.encoder)
+    except (ValueError, UserError) as err:
         raise CheckpointError(f"{path}: {err}") from None
     described = {"conditioning": spec.conditioning, "presets": presets, "guidance": guidance}
     return {**fields, **described}, spec.model

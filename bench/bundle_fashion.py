@@ -96,7 +96,8 @@ def reproduce(metadata: dict) -> list[str]:
     if condition:
         commands.append(
             f"python bench/conditional.py {out} --ref stores/fashion-32 --n 50 --sampler ddim "
-            "--steps 10 --guidance 0 1 2 3 4 5 --record --grid docs/fashion-32-classes.png"
+            "--steps 10 --guidance 0 1 2 3 4 5 --record --grid docs/fashion-32-classes.png "
+            "--grid-guidance 3"
         )
     return [
         *commands,

@@ -14,14 +14,15 @@ images: the classifier's share on them.
 A text-conditional model, for each w: n images of each of --prompts texts (the first text of
 rows of the training split, e.g. an emoji's name, drawn at random with seed 0), and the share
 of them whose nearest training image (Euclidean, in the feature space) carries the prompt among
-its texts; chance is the share of training images that carry it. FID is all the samples
+its texts; chance is the share of training images that carry it, and the floor the same
+share for the real val images whose name the training split carries. FID is all the samples
 against the training images (biased upwards at small n: compare w with w only).
 
 --record writes the figures into the model's metadata (`conditional_quality`) with the default
 guidance they pick (`guidance`: the lowest FID among the w whose share reaches the goal, 85%
 recognised for classes, 40% named for texts; picodiff.models.conditioning.pick_guidance);
 --grid draws a row of 8 samples per class, or per prompt (--grid-prompts, default the first 8
-measured), at --grid-guidance.
+measured), at --grid-guidance (default: the guidance --record picks, else 3).
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ from picodiff.data.labels import class_labels
 from picodiff.data.texts import row_texts
 from picodiff.diffusion import SamplerSettings
 from picodiff.evaluation import extract, fid_kid, load_extractor, reference_features
-from picodiff.models.conditioning import NAMED_GOAL, RECOGNISED_GOAL, pick_guidance
+from picodiff.models.conditioning import (
+    DEFAULT_GUIDANCE,
+    NAMED_GOAL,
+    RECOGNISED_GOAL,
+    pick_guidance,
+)
 from picodiff.pixels import make_grid, save_png, to_uint8
 from picodiff.provenance import provenance
 from picodiff.sampling import open_checkpoint, sample_images
@@ -121,7 +127,7 @@ def main() -> None:
     parser.add_argument("--classifier-steps", type=int, default=2000)
     parser.add_argument("--record", action="store_true", help="write into the model's metadata")
     parser.add_argument("--grid", type=Path, help="a PNG: a row per class or prompt")
-    parser.add_argument("--grid-guidance", type=float, default=3.0)
+    parser.add_argument("--grid-guidance", type=float, help="default: the one picked, else 3")
     parser.add_argument("--grid-prompts", nargs="+", help="a text model's grid rows")
     args = parser.parse_args()
     checkpoint = open_checkpoint(args.model)
@@ -133,12 +139,34 @@ def main() -> None:
     measure = text_quality if text else class_quality
     results = measure(args, checkpoint, load_extractor(args.features), settings)
     print(json.dumps(results, indent=2))
+    grid_guidance = args.grid_guidance
     if args.record:
         points = {w: results[f"guidance {w:g}"] for w in args.guidance}
         goal = NAMED_GOAL if text else RECOGNISED_GOAL
         default = pick_guidance(points, goal, measured=command_line())
         print(f"default guidance: {default['default']:g}")
         record_metadata(args.model, conditional_quality=results, guidance=default)
+        grid_guidance = default["default"] if grid_guidance is None else grid_guidance
+    if args.grid:
+        w = DEFAULT_GUIDANCE if grid_guidance is None else grid_guidance
+        draw_grid(args, checkpoint, settings, w, results)
+
+
+def draw_grid(args, checkpoint, settings: SamplerSettings, w: float, results: dict) -> None:
+    """Rows of 8 samples at guidance w: one per class, or per prompt (--grid-prompts, else
+    the first 8 measured)."""
+    conditioning = checkpoint.conditioning
+    if conditioning.kind == "class":
+        labels = list(conditioning.labels)
+        rows = [draw(checkpoint, 8, settings, w, labels=k) for k in range(len(labels))]
+        made = provenance(model=args.model, guidance=w, labels=labels, index=0, count=8)
+    else:
+        measured = results[f"guidance {args.guidance[0]:g}"]["recognised_per_prompt"]
+        prompts = args.grid_prompts or list(measured)[:8]
+        rows = [draw(checkpoint, 8, settings, w, prompts=p) for p in prompts]
+        made = provenance(model=args.model, guidance=w, prompts=prompts, index=0, count=8)
+    save_png(args.grid, make_grid(np.concatenate(rows), ncols=8), made)
+    print(f"wrote {args.grid} (guidance {w:g})")
 
 
 def class_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict:
@@ -167,13 +195,9 @@ def class_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dic
     print(f"\n| guidance | recognised (>= {CONFIDENT}) | FID overall | FID per class (mean) |")
     print("|---:|---:|---:|---:|")
     for w in args.guidance:
-        shares, fids, features, rows = [], [], [], []
+        shares, fids, features = [], [], []
         for k in range(len(labels)):
-            drawn = sample_images(
-                checkpoint, range(args.n), settings, labels=[k] * args.n, guidance=w
-            )
-            images = to_uint8(drawn)
-            rows.append(images[:8])
+            images = draw(checkpoint, args.n, settings, w, labels=k)
             shares.append(recognised(classifier, images, k))
             fake = extract(extractor, [images])
             features.append(fake)
@@ -188,9 +212,6 @@ def class_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dic
         print(
             f"| {w:g} | {np.mean(shares):.1%} | {overall:.2f} | {np.mean(fids):.2f} |", flush=True
         )
-        if args.grid and w == args.grid_guidance:
-            made = provenance(model=args.model, guidance=w, labels=list(labels), index=0, count=8)
-            save_png(args.grid, make_grid(np.concatenate(rows), ncols=len(rows[0])), made)
     return results
 
 
@@ -207,19 +228,22 @@ def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict
     prompts = sorted(np.random.default_rng(0).choice(names, count, replace=False).tolist())
     real = reference_features(args.ref, "train", extractor)[0].double()
     chance = float(np.mean([len(carriers[p.casefold()]) for p in prompts]) / len(train))
+    fields = checkpoint.conditioning.fields
     results = {
         "prompts": count,
         "n_per_prompt": args.n,
         "features": args.features,
         "chance": chance,
+        "real_named": real_named(args.ref, fields, extractor, real, carriers),
     }
-    print(f"\n{count} prompts, chance {chance:.3%}\n")
+    print(f"\n{count} prompts, chance {chance:.3%}; real val images named: "
+          f"{results['real_named']:.1%}\n")  # fmt: skip
     print("| guidance | nearest training image carries the prompt | FID (vs training) |")
     print("|---:|---:|---:|")
     for w in args.guidance:
         shares, features = [], []
         for prompt in tqdm(prompts, desc=f"guidance {w:g}", unit="prompt"):
-            images = draw_prompt(checkpoint, prompt, args.n, settings, w)
+            images = draw(checkpoint, args.n, settings, w, prompts=prompt)
             fake = extract(extractor, [images])
             features.append(fake)
             nearest = torch.cdist(fake.double(), real).argmin(1).numpy()
@@ -231,19 +255,25 @@ def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict
             "recognised_per_prompt": dict(zip(prompts, shares)),
         }
         print(f"| {w:g} | {np.mean(shares):.1%} | {fid:.2f} |", flush=True)
-    if args.grid:
-        rows = args.grid_prompts or prompts[:8]
-        w = args.grid_guidance
-        drawn = [draw_prompt(checkpoint, prompt, 8, settings, w) for prompt in rows]
-        made = provenance(model=args.model, guidance=w, prompts=rows, index=0, count=8)
-        save_png(args.grid, make_grid(np.concatenate(drawn), ncols=8), made)
     return results
 
 
-def draw_prompt(checkpoint, prompt: str, n: int, settings: SamplerSettings, w: float):
-    """Images 0..n-1 of `prompt` at guidance w, uint8."""
-    drawn = sample_images(checkpoint, range(n), settings, prompts=[prompt] * n, guidance=w)
-    return to_uint8(drawn)
+def real_named(store: Path, fields, extractor, real: torch.Tensor, carriers: dict) -> float:
+    """The floor: the share of the val images whose name the training split carries too that
+    are nearest (in the feature space) to a training image carrying it."""
+    val = ImageStore(store, "val")
+    texts = row_texts(val, fields)
+    names = [texts.texts[ids[0]].casefold() for ids in texts.rows]
+    rows = np.array([row for row, name in enumerate(names) if name in carriers])
+    features = reference_features(store, "val", extractor, rows=rows)[0].double()
+    nearest = torch.cdist(features, real).argmin(1).numpy()
+    return float(np.mean([n in carriers[names[row]] for n, row in zip(nearest, rows)]))
+
+
+def draw(checkpoint, n: int, settings: SamplerSettings, w: float, **condition) -> np.ndarray:
+    """Images 0..n-1 of one class (labels=k) or prompt (prompts=TEXT) at guidance w, uint8."""
+    repeated = {key: [value] * n for key, value in condition.items()}
+    return to_uint8(sample_images(checkpoint, range(n), settings, guidance=w, **repeated))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -50,7 +51,7 @@ SEED = 0
 
 def command_line() -> str:
     """This bench's command, as a model's metadata records what measured it."""
-    return "python bench/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return "python bench/" + shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def record_metadata(model: str | Path, **fields) -> None:

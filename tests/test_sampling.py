@@ -217,7 +217,7 @@ def _bad_inputs(tmp_path, rgb):
     superres = tiny_checkpoint(tmp_path / "sr", low_res_size=8)
     return [
         ([tmp_path / "missing"], "no such checkpoint"),
-        (["digits-dem"], "(bundled models: fashion-32, digits-demo)"),
+        (["digits-dem"], "(bundled models: fashion-32, emoji-32, digits-demo)"),
         ([tmp_path / "notes.txt"], "not a checkpoint"),
         ([tmp_path / "empty"], "not a checkpoint"),
         ([tmp_path / "evil.pt"], "weights_only"),

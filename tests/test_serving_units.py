@@ -321,7 +321,7 @@ def test_built_web_page_is_served_and_bundled_roots_are_searched(tmp_path):
     (static / "assets").mkdir(parents=True)
     (static / "index.html").write_text("<html>page</html>")
     (static / "assets" / "app.js").write_text("console.log(1)")
-    for name in ("demo", "digits-demo", "fashion-32"):
+    for name in ("demo", "digits-demo", "emoji-32", "fashion-32"):
         make_model(tmp_path / "bundled", name)
     app = create_app(
         {
@@ -337,7 +337,7 @@ def test_built_web_page_is_served_and_bundled_roots_are_searched(tmp_path):
     assert client.get("/../secret").status_code == 404
     # the featured models first, in their order (the page offers the first), then by name
     names = [m["name"] for m in client.get("/api/models").json]
-    assert names == ["fashion-32", "digits-demo", "demo"]
+    assert names == ["fashion-32", "emoji-32", "digits-demo", "demo"]
     job = client.post("/api/generate?wait=true", json={"model": "demo", "steps": 2}).json
     assert job["status"] == "done" and len(job["images_base64"]) == 1
     assert (job["sampler"], job["spacing"]) == ("dpmpp2m", "logsnr")  # the policy's defaults

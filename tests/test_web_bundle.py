@@ -68,7 +68,7 @@ def test_the_wheel_ships_the_page(tmp_path):
     data = ["picodiff/training/presets.yaml"]
     data += [
         f"picodiff/bundled_models/{name}/{file}"
-        for name in ("digits-demo", "fashion-32")
+        for name in ("digits-demo", "emoji-32", "fashion-32")
         for file in ("config.json", "ema.safetensors")
     ]
     missing = sorted(set(bundle + data) - names)

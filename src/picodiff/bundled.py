@@ -6,7 +6,7 @@ from pathlib import Path
 
 BUNDLED_MODELS_DIR = Path(__file__).parent / "bundled_models"
 # the order `picodiff serve` lists them in (the web page offers the first valid model first)
-FEATURED = ("fashion-32", "digits-demo")
+FEATURED = ("fashion-32", "emoji-32", "digits-demo")
 
 
 def bundled_model(name: str) -> Path | None:

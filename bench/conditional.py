@@ -139,16 +139,16 @@ def main() -> None:
     measure = text_quality if text else class_quality
     results = measure(args, checkpoint, load_extractor(args.features), settings)
     print(json.dumps(results, indent=2))
-    grid_guidance = args.grid_guidance
+    picked = DEFAULT_GUIDANCE
     if args.record:
         points = {w: results[f"guidance {w:g}"] for w in args.guidance}
         goal = NAMED_GOAL if text else RECOGNISED_GOAL
         default = pick_guidance(points, goal, measured=command_line())
-        print(f"default guidance: {default['default']:g}")
+        picked = default["default"]
+        print(f"default guidance: {picked:g}")
         record_metadata(args.model, conditional_quality=results, guidance=default)
-        grid_guidance = default["default"] if grid_guidance is None else grid_guidance
     if args.grid:
-        w = DEFAULT_GUIDANCE if grid_guidance is None else grid_guidance
+        w = picked if args.grid_guidance is None else args.grid_guidance
         draw_grid(args, checkpoint, settings, w, results)
 
 

@@ -218,17 +218,17 @@ def class_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dic
 def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict:
     """The text model's figures per guidance (see the module's docstring)."""
     train = ImageStore(args.ref, "train")
-    texts = row_texts(train, checkpoint.conditioning.fields)
+    fields = checkpoint.conditioning.fields
+    texts = row_texts(train, fields)
     carriers: dict[str, list[int]] = {}  # a text (case folded) -> the training rows it names
     for row, ids in enumerate(texts.rows):
         for k in ids:
             carriers.setdefault(texts.texts[k].casefold(), []).append(row)
-    names = sorted({texts.texts[ids[0]] for ids in texts.rows})
+    names = sorted(set(texts.first))
     count = min(args.prompts, len(names))
     prompts = sorted(np.random.default_rng(0).choice(names, count, replace=False).tolist())
     real = reference_features(args.ref, "train", extractor)[0].double()
     chance = float(np.mean([len(carriers[p.casefold()]) for p in prompts]) / len(train))
-    fields = checkpoint.conditioning.fields
     results = {
         "prompts": count,
         "n_per_prompt": args.n,
@@ -261,9 +261,7 @@ def text_quality(args, checkpoint, extractor, settings: SamplerSettings) -> dict
 def real_named(store: Path, fields, extractor, real: torch.Tensor, carriers: dict) -> float:
     """The floor: the share of the val images whose name the training split carries too that
     are nearest (in the feature space) to a training image carrying it."""
-    val = ImageStore(store, "val")
-    texts = row_texts(val, fields)
-    names = [texts.texts[ids[0]].casefold() for ids in texts.rows]
+    names = [text.casefold() for text in row_texts(ImageStore(store, "val"), fields).first]
     rows = np.array([row for row, name in enumerate(names) if name in carriers])
     features = reference_features(store, "val", extractor, rows=rows)[0].double()
     nearest = torch.cdist(features, real).argmin(1).numpy()

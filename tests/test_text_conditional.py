@@ -53,6 +53,7 @@ def test_texts_are_encoded_once_and_cached_with_the_store(tmp_path, encoder):
     texts = row_texts(store, ("name", "also"))
     assert texts.texts == ("a square", "a white box", "a disc", "a round dot")
     assert texts.rows[:2] == ((0, 1), (2, 3))  # each row's texts, by index
+    assert texts.first[:3] == ("a square", "a disc", "a square")  # each row's name
     first = cached_embeddings(store, texts.texts, encoder)
     assert encoder.encoded == 4 and first.tokens.shape == (4, 16, 384)
     again = TextEncoder()  # a new process's encoder: everything comes from the cache

@@ -31,6 +31,11 @@ class RowTexts:
     rows: tuple[tuple[int, ...], ...]
     fields: tuple[str, ...]
 
+    @property
+    def first(self) -> tuple[str, ...]:
+        """Each row's first text (from the first field that has one, e.g. an emoji's name)."""
+        return tuple(self.texts[ids[0]] for ids in self.rows)
+
 
 def row_texts(store: ImageStore, fields: tuple[str, ...] = ()) -> RowTexts:
     """Every row's texts from `fields` (default: the first of TEXT_FIELDS its index has)."""

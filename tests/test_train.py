@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -317,3 +318,56 @@ def test_a_time_budget_stops_saves_and_resumes(store, tmp_path, capsys):
     assert second["train_seconds"] >= 6 and second["step"] > first["step"]
     with pytest.raises(UserError, match="lr_schedule cosine decays over a known number"):
         config(store, "lr_schedule=cosine", max_minutes=1)
+
+
+def first_train_loss(run: Path) -> float:
+    records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    return next(r["train_loss"] for r in records if "train_loss" in r)
+
+
+def test_init_starts_from_a_models_ema_weights_with_a_fresh_optimizer(store, tmp_path):
+    Trainer(config(store, "lr=3e-3", max_steps=60), tmp_path / "first").fit()
+    start = load_file(tmp_path / "first" / "last" / "ema.safetensors")
+    trainer = Trainer(
+        config(store, "unet.dropout=0.1", max_steps=4, init=str(tmp_path / "first")),
+        tmp_path / "next",
+    )
+    assert all(torch.equal(trainer.model.state_dict()[k], start[k]) for k in start)
+    assert all(torch.equal(trainer.ema.state[k], start[k]) for k in start)
+    assert not trainer.optimizer.state  # Adam's moments start afresh
+    trainer.fit()
+    # the same first batches: the trained weights start far below the random ones
+    assert first_train_loss(tmp_path / "next") < 0.7 * first_train_loss(tmp_path / "first")
+    metadata = load_checkpoint(tmp_path / "next" / "last").metadata
+    assert metadata["train_config"]["init"] == str(tmp_path / "first")
+
+
+def test_init_refuses_a_model_of_another_network_or_conditions(store, tmp_path):
+    Trainer(config(store, max_steps=2), tmp_path / "plain").fit()
+    wider = config(store, "unet.channels=[16,48]", max_steps=2, init=str(tmp_path / "plain"))
+    with pytest.raises(UserError, match=r"its network differs from this run's in channels"):
+        Trainer(wider, tmp_path / "wider")
+    named = make_disc_store(tmp_path / "named", train=16, val=4, named=True)
+    classes = dict(condition="class", label_field="name", max_steps=2)
+    Trainer(config(named, **classes), tmp_path / "classes").fit()
+    other = tmp_path / "relabelled"
+    shutil.copytree(tmp_path / "classes" / "last", other)
+    spec = json.loads((other / "config.json").read_text())
+    spec["conditioning"]["labels"] = [f"shape {i}" for i in range(4)]  # same count, other names
+    (other / "config.json").write_text(json.dumps(spec))
+    with pytest.raises(UserError, match=r"its conditioning differs \(class labels\)"):
+        Trainer(config(named, **classes, init=str(other)), tmp_path / "r1")
+    done = cli(
+        "train",
+        "--data",
+        str(store),
+        "--out",
+        str(tmp_path / "r2"),
+        "--init",
+        "nowhere",
+        "--max-steps",
+        "2",
+    )
+    assert done.returncode == 2 and "nowhere: no such checkpoint" in done.stderr
+    done = cli("train", "--out", str(tmp_path / "plain"), "--resume", "--init", "emoji-32")
+    assert done.returncode == 2 and "drop --preset/--config/--set/--init" in done.stderr

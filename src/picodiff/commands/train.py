@@ -4,6 +4,8 @@ Examples:
     picodiff train --data stores/cifar10-32 --out runs/cifar --preset cifar10 --max-steps 100000
     picodiff train --data stores/pico-64 --out runs/pb2025-a --preset pb2025-a
     picodiff train --data stores/pico-64 --out runs/pb2025-a --resume       # after a crash or stop
+    picodiff train --data stores/emoji-32 --out runs/emoji-b --preset emoji-32 --init emoji-32 \
+        --max-steps 7000 --set lr_schedule=cosine    # train a bundled model on, from its weights
     picodiff train --data stores/pico-84 --out runs/x --preset pb2025-b --plan --gpu-memory 20GB
     picodiff train --data DIR --out RUN --config my.yaml --set lr=2e-4 --set unet.dropout=0.1
     torchrun --nproc_per_node 4 -m picodiff train --data DIR --out RUN --preset recommended
@@ -86,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue RUN from its last checkpoint"
     )
     parser.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from MODEL's weights (a checkpoint, run directory or bundled model with "
+        "this run's network; its EMA weights) with a fresh optimizer, e.g. to train a "
+        "bundled model on",
+    )
+    parser.add_argument(
         "--fid-every", type=int, help="steps between FID measurements of the EMA weights"
     )
     parser.add_argument("--fid-n", type=int, help="images per FID measurement (1000)")
@@ -115,6 +124,7 @@ def _new_config(args: argparse.Namespace):
         label_field=args.label_field,
         text_field=args.text_field,
         text_encoder=args.text_encoder,
+        init=args.init,
         low_res=args.low_res,
         image_size=args.size,
         fid_every=args.fid_every,
@@ -125,9 +135,9 @@ def _new_config(args: argparse.Namespace):
 def _resumed_config(args: argparse.Namespace):
     """A resumed run keeps its config; only its length and data path may be given again."""
     given = (args.preset, args.config, args.set, args.task, args.low_res, args.size, args.fid_every)
-    if any(given) or args.fid_n:
+    if any(given) or args.fid_n or args.init:
         raise UserError(
-            "--resume continues a run with its own config; drop --preset/--config/--set"
+            "--resume continues a run with its own config; drop --preset/--config/--set/--init"
         )
     saved = RunDir(args.out).config_file
     if not saved.exists():

@@ -87,6 +87,9 @@ class TrainConfig:
     max_steps: int | None = None
     epochs: int | None = None
     max_minutes: float | None = None  # a budget of training time (resumed runs included)
+    # start from another model's (EMA) weights, with a fresh optimizer: a checkpoint, run
+    # directory or bundled model name whose network equals this run's (None: random weights)
+    init: str | None = None
     precision: Precision = "fp32"
     gradient_checkpointing: bool = False
     compile: bool = False

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..checkpoint import Checkpoint, load_weights
+from ..checkpoint import Checkpoint, load_checkpoint, load_weights
 from ..data import ImageStore
 from ..data.labels import class_labels
 from ..data.texts import cached_embeddings, row_texts
@@ -32,7 +32,7 @@ from ..models import UNet, UNetConfig
 from ..models.conditioning import ClassConditioning, Conditioning, TextConditioning
 from ..pixels import make_grid, save_png, to_uint8
 from ..provenance import provenance
-from ..sampling import sample_images
+from ..sampling import resolve_checkpoint_dir, sample_images
 from ..sampling.monitor import BatchStats, NoiseProbe, summarize
 from ..text_encoder import text_encoder
 from .batches import BatchPlan, derive_seed
@@ -94,6 +94,8 @@ class Trainer:
         self.eval_model = UNet(self.unet_config.replace(gradient_checkpointing=False)).to(
             self.device
         )
+        if config.init and not resume:
+            self._start_from(config.init)
         self.optimizer = make_optimizer(config, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         self.ema = EMA(self.model, config.ema_decay, config.ema_warmup)
@@ -446,6 +448,29 @@ class Trainer:
             print(f"resuming {self.run.path} at step {self.progress.step}")
 
     # --- set-up -------------------------------------------------------------------------------
+    def _start_from(self, model: str) -> None:
+        """Take another model's weights (its EMA ones) as this run's first weights."""
+        source = resolve_checkpoint_dir(model)
+        start = load_checkpoint(source)
+        ours = self.unet_config.to_dict()
+        training_only = ("dropout", "gradient_checkpointing")  # a run may choose its own
+        theirs = start.config.replace(**{k: ours[k] for k in training_only}).to_dict()
+        if theirs != ours:
+            differ = sorted(k for k, v in theirs.items() if ours.get(k) != v)
+            raise UserError(
+                f"--init {model}: its network differs from this run's in {', '.join(differ)} "
+                "(start from the same preset and options it was trained with)"
+            )
+        meanings = _meaning(start.conditioning), _meaning(self.conditioning)
+        if meanings[0] != meanings[1]:
+            kinds = [c["kind"] if c else "none" for c in meanings]
+            what = {"class": "class labels", "text": "text encoder"}[kinds[0]]
+            differ = f"a {kinds[0]} model, this run {kinds[1]}" if len(set(kinds)) > 1 else what
+            raise UserError(f"--init {model}: its conditioning differs ({differ})")
+        load_weights(self.model, start.model.state_dict(), source)
+        if self.dist.is_main:
+            print(f"starting from the weights of {source}")
+
     def _conditions(self) -> tuple[Conditioning | None, ClassRows | TextRows | None]:
         """A conditional run's conditioning and each training row's conditions."""
         cfg = self.cfg
@@ -530,6 +555,13 @@ class Trainer:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+
+def _meaning(conditioning: Conditioning | None) -> dict | None:
+    """What a network's conditions mean (not which store field they were read from)."""
+    if conditioning is None:
+        return None
+    return {k: v for k, v in conditioning.to_dict().items() if k not in ("field", "fields")}
 
 
 def make_optimizer(cfg: TrainConfig, model: UNet) -> torch.optim.Optimizer:

@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bundling import cpu_weights, training_length, write_bundle
+from bundling import Stage, cpu_weights, stages, write_bundle
 
 from picodiff.checkpoint import read_spec
 from picodiff.sampling import resolve_checkpoint_dir
@@ -28,7 +28,6 @@ PACKAGES = (
     "lobehub-fluent-emoji-3d-1.1.0.tgz",
 )
 STORE = "stores/emoji-32"
-RUN = "runs/emoji-32"
 
 
 def main() -> None:
@@ -37,6 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     source = resolve_checkpoint_dir(args.run)
     metadata = read_spec(source).metadata
+    made_by = stages(str(args.run), metadata)
     if "conditional_quality" not in metadata or "guidance" not in metadata:
         raise SystemExit(f"{source}: run bench/conditional.py {args.run} --record first")
     measured = metadata["conditional_quality"]
@@ -60,8 +60,12 @@ def main() -> None:
             **metadata,
             "description": "Colour emoji, 32x32 on white (Twemoji, Noto Emoji, Fluent Emoji 3D), "
             "text-conditional: type an emoji's name",
-            "weights": cpu_weights(metadata),
-            "reproduce": reproduce(metadata),
+            "weights": cpu_weights(metadata, sum(s.metadata["train_seconds"] for s in made_by)),
+            "stages": [
+                {k: s.metadata[k] for k in ("step", "images_seen", "train_seconds")}
+                for s in made_by
+            ],
+            "reproduce": reproduce(made_by),
             "quality": quality,
             "attribution": [x["attribution"] for x in metadata["licences"]],
         },
@@ -71,18 +75,19 @@ def main() -> None:
     print(f"wrote {folder}")
 
 
-def reproduce(metadata: dict) -> list[str]:
+def reproduce(made_by: list[Stage]) -> list[str]:
     """The commands that make the bundled model again."""
+    run = made_by[-1].run
     return [
         "npm pack emoji-datasource-twitter@16.0.0 emoji-datasource-google@16.0.0 "
         "@lobehub/fluent-emoji-3d@1.1.0",
         f"picodiff prepare {' '.join(PACKAGES)} --out {STORE} --size 32 --skin-tones drop "
         "--drop-category Component",
-        f"picodiff train --data {STORE} --out {RUN} --preset emoji-32 {training_length(metadata)}",
-        f"python bench/conditional.py {RUN} --ref {STORE} --prompts 100 --n 4 --guidance 0 1 3 5 7 "
+        *(stage.train_command(STORE, "emoji-32") for stage in made_by),
+        f"python bench/conditional.py {run} --ref {STORE} --prompts 100 --n 4 --guidance 0 1 3 5 7 "
         "--record --grid docs/emoji-prompts.png --grid-prompts 'red apple' banana grapes "
         "'slice of pizza' 'dog face' 'cat face' rocket fire",
-        f"python bench/bundle_emoji.py {RUN}",
+        f"python bench/bundle_emoji.py {run}",
     ]
 
 

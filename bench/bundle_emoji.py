@@ -1,12 +1,13 @@
 """Ship an emoji-32 run as the bundled `emoji-32`, with its measured quality and licences.
 
-    python bench/bundle_emoji.py runs/emoji-32
+    python bench/bundle_emoji.py runs/emoji-32-b
 
 Takes the run's best checkpoint (its last when it has no best), after
 `python bench/conditional.py RUN --ref stores/emoji-32 ... --record` has recorded its
 `conditional_quality` and default `guidance`, keeps only what sampling needs (config.json and
 the EMA weights) and writes it to src/picodiff/bundled_models/emoji-32 with, in its metadata:
-the commands that reproduce it, a summary of its quality at its default guidance (the share
+the commands that reproduce it (every training run that made it, a run started with --init after
+the one it continues), a summary of its quality at its default guidance (the share
 of samples whose nearest training image carries the prompted name, against chance and the
 real val images) and the images' licences, Twemoji's CC-BY 4.0 attribution among them.
 """
@@ -84,7 +85,7 @@ def reproduce(made_by: list[Stage]) -> list[str]:
         f"picodiff prepare {' '.join(PACKAGES)} --out {STORE} --size 32 --skin-tones drop "
         "--drop-category Component",
         *(stage.train_command(STORE, "emoji-32") for stage in made_by),
-        f"python bench/conditional.py {run} --ref {STORE} --prompts 100 --n 4 --guidance 0 1 3 5 7 "
+        f"python bench/conditional.py {run} --ref {STORE} --prompts 100 --n 4 --guidance 3 7 "
         "--record --grid docs/emoji-prompts.png --grid-prompts 'red apple' banana grapes "
         "'slice of pizza' 'dog face' 'cat face' rocket fire",
         f"python bench/bundle_emoji.py {run}",

@@ -24,7 +24,8 @@ def training_length(metadata: dict) -> str:
     minutes = metadata["train_config"].get("max_minutes")
     if minutes:
         return f"--max-minutes {minutes:g}"
-    return f"--set max_minutes=null --max-steps {metadata['step']}"
+    steps = metadata["train_config"].get("max_steps") or metadata["step"]  # a schedule's length
+    return f"--set max_minutes=null --max-steps {steps}"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Examples:
     picodiff train --data stores/cifar10-32 --out runs/cifar --preset cifar10 --max-steps 100000
     picodiff train --data stores/pico-64 --out runs/pb2025-a --preset pb2025-a
     picodiff train --data stores/pico-64 --out runs/pb2025-a --resume       # after a crash or stop
-    picodiff train --data stores/emoji-32 --out runs/emoji-b --preset emoji-32 --init emoji-32 \
-        --max-steps 7000 --set lr_schedule=cosine    # train a bundled model on, from its weights
+    picodiff train --data stores/emoji-32 --out runs/emoji-32-b --preset emoji-32 --init emoji-32 \
+        --max-steps 5400 --set lr_schedule=cosine    # train a bundled model on, from its weights
     picodiff train --data stores/pico-84 --out runs/x --preset pb2025-b --plan --gpu-memory 20GB
     picodiff train --data DIR --out RUN --config my.yaml --set lr=2e-4 --set unet.dropout=0.1
     torchrun --nproc_per_node 4 -m picodiff train --data DIR --out RUN --preset recommended

@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     source = resolve_checkpoint_dir(args.run)
     metadata = read_spec(source).metadata
-    made_by = stages(str(args.run), metadata)
+    made_by = stages(str(args.run), metadata, STORE, "emoji-32")
     if "conditional_quality" not in metadata or "guidance" not in metadata:
         raise SystemExit(f"{source}: run bench/conditional.py {args.run} --record first")
     measured = metadata["conditional_quality"]
@@ -61,11 +61,8 @@ def main() -> None:
             **metadata,
             "description": "Colour emoji, 32x32 on white (Twemoji, Noto Emoji, Fluent Emoji 3D), "
             "text-conditional: type an emoji's name",
-            "weights": cpu_weights(metadata, sum(s.metadata["train_seconds"] for s in made_by)),
-            "stages": [
-                {k: s.metadata[k] for k in ("step", "images_seen", "train_seconds")}
-                for s in made_by
-            ],
+            "weights": cpu_weights(metadata, sum(s.record["train_seconds"] for s in made_by)),
+            "stages": [{"run": s.run, **s.record} for s in made_by],
             "reproduce": reproduce(made_by),
             "quality": quality,
             "attribution": [x["attribution"] for x in metadata["licences"]],
@@ -84,7 +81,7 @@ def reproduce(made_by: list[Stage]) -> list[str]:
         "@lobehub/fluent-emoji-3d@1.1.0",
         f"picodiff prepare {' '.join(PACKAGES)} --out {STORE} --size 32 --skin-tones drop "
         "--drop-category Component",
-        *(stage.train_command(STORE, "emoji-32") for stage in made_by),
+        *(stage.command for stage in made_by),
         f"python bench/conditional.py {run} --ref {STORE} --prompts 100 --n 4 --guidance 3 7 "
         "--record --grid docs/emoji-prompts.png --grid-prompts 'red apple' banana grapes "
         "'slice of pizza' 'dog face' 'cat face' rocket fire",

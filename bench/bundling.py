@@ -7,6 +7,7 @@ src/picodiff/bundled_models/NAME, with the metadata its bundling script measured
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,31 +29,61 @@ def training_length(metadata: dict) -> str:
     return f"--set max_minutes=null --max-steps {steps}"
 
 
+def run_folder(path: str) -> str:
+    """The run a path names: a checkpoint inside a run folder (`runs/x/last`) names the run."""
+    parent = Path(path).parent
+    return str(parent) if (parent / "config.yaml").is_file() else path
+
+
+RECORDED = ("step", "images_seen", "train_seconds")
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One `picodiff train` of a model's making: its run folder and its checkpoint's metadata."""
+    """One `picodiff train` of a model's making: the checkpoint it made (as a later stage's
+    --init names it), its length (`RECORDED`) and the command that trains it again."""
 
     run: str
-    metadata: dict
-
-    def train_command(self, store: str, preset: str) -> str:
-        """The command that trains this stage again (from the stage before, if any)."""
-        config = self.metadata["train_config"]
-        init = f" --init {config['init']}" if config.get("init") else ""
-        sets = "".join(f" --set {k}={_text(v)}" for k, v in preset_overrides(config, preset))
-        return (
-            f"picodiff train --data {store} --out {self.run} --preset {preset}{init} "
-            f"{training_length(self.metadata)}{sets}"
-        )
+    record: dict
+    command: str
 
 
-def stages(run: str, metadata: dict) -> list[Stage]:
+def stages(run: str, metadata: dict, store: str, preset: str) -> list[Stage]:
     """Each `picodiff train` that made a model, the first first: a run started with --init
-    continues the model it names."""
-    chain = [Stage(run, metadata)]
-    while init := chain[0].metadata["train_config"].get("init"):
-        chain.insert(0, Stage(init, read_spec(resolve_checkpoint_dir(init)).metadata))
-    return chain
+    continues the model it names; a bundled model recalls the stages that made it."""
+    config = metadata["train_config"]
+    init = config.get("init")
+    earlier: list[Stage] = []
+    if init:
+        made = read_spec(resolve_checkpoint_dir(init)).metadata
+        earlier = recalled(made) if "reproduce" in made else stages(init, made, store, preset)
+        init = earlier[-1].run
+    sets = "".join(f" --set {k}={_text(v)}" for k, v in preset_overrides(config, preset))
+    command = (
+        f"picodiff train --data {store} --out {run_folder(run)} --preset {preset}"
+        f"{f' --init {init}' if init else ''} {training_length(metadata)}{sets}"
+    )
+    return [*earlier, Stage(run, {k: metadata[k] for k in RECORDED}, command)]
+
+
+def recalled(bundled: dict) -> list[Stage]:
+    """The stages a bundled model's metadata records: its `stages` beside the `picodiff train`
+    lines of its `reproduce`, each made in its command's --out (unless it names its checkpoint)."""
+    commands = [c for c in bundled["reproduce"] if c.startswith("picodiff train ")]
+    records = bundled["stages"]
+    if len(commands) != len(records):
+        raise ValueError(
+            "a bundled model's stages and its picodiff train commands differ in number"
+        )
+    return [
+        Stage(r.get("run") or _option(c, "--out"), {k: r[k] for k in RECORDED}, c)
+        for r, c in zip(records, commands, strict=True)
+    ]
+
+
+def _option(command: str, flag: str) -> str:
+    words = shlex.split(command)
+    return words[words.index(flag) + 1]
 
 
 def preset_overrides(config: dict, preset: str) -> list[tuple[str, Any]]:
